@@ -1,0 +1,115 @@
+"""The `ivr` command: serve, call (the Twilio simulator), grammar check."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import secrets
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from ivr.config import Settings
+
+
+def fixed_clock(iso: str | None):
+    """A clock for scripted calls: the script's `at` time (to test opening hours), else real time."""
+    if not iso:
+        import time
+
+        return time.time
+    moment = datetime.fromisoformat(iso).timestamp()
+    return lambda: moment
+
+
+def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None):
+    """A simulator wired to a fresh in-process app, with throwaway tokens when none are configured."""
+    from ivr import create_app
+    from ivr.simulator import FlaskTransport, TwilioSimulator
+
+    settings = dataclasses.replace(
+        settings,
+        twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+        api_token=settings.api_token or secrets.token_hex(16),
+    )
+    app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at)})
+    return TwilioSimulator(FlaskTransport(app.test_client()), auth_token=settings.twilio_auth_token,
+                           base_url="http://localhost", api_token=settings.api_token, echo=echo)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr import create_app
+
+    create_app().run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.simulator import ConversationScript, HttpTransport, TwilioSimulator, keyboard_caller
+
+    settings = Settings.from_env()
+    script = ConversationScript.load(args.script) if args.script else None
+    if args.url:
+        simulator = TwilioSimulator(HttpTransport(), auth_token=settings.twilio_auth_token, base_url=args.url,
+                                    api_token=settings.api_token, echo=print)
+    else:
+        simulator = in_process_simulator(settings, at=script.at if script else None, echo=print)
+    if script is None:
+        record = simulator.place_call(keyboard_caller, locale=args.locale)
+    else:
+        record = script.run(simulator)
+    print(f"[call ended: {record.ended}; queue: {record.queue}]")
+    if record.context:
+        import json
+
+        print(json.dumps({k: record.context[k] for k in ("intent", "confidence", "slots", "summary")}, indent=2))
+    problems = script.failures(record) if script else []
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    return 1 if problems else 0
+
+
+def cmd_grammar_check(args: argparse.Namespace) -> int:
+    from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar
+
+    paths = [Path(p) for p in args.files] or list(grammar_files(Settings.from_env().grammar_dir).values())
+    failed = False
+    for path in paths:
+        try:
+            grammar = load_grammar(path)
+            print(f"{path}: OK ({len(grammar.intents)} intents, {grammar.locale})")
+        except GrammarError as exc:
+            failed = True
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR replacement service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (development server; use gunicorn in production)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.set_defaults(func=cmd_serve)
+    call = sub.add_parser("call", help="place a simulated Twilio call (in-process unless --url)")
+    call.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:5000")
+    call.add_argument("--script", help="conversation script (YAML); without it, type the caller's words")
+    call.add_argument("--locale", help="hotline locale, e.g. de-DE")
+    call.set_defaults(func=cmd_call)
+    grammar = sub.add_parser("grammar", help="grammar tools")
+    grammar_sub = grammar.add_subparsers(dest="grammar_command", required=True)
+    check = grammar_sub.add_parser("check", help="validate grammar files; non-zero exit on errors")
+    check.add_argument("files", nargs="*")
+    check.set_defaults(func=cmd_grammar_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Settings from IVR_* environment variables, typed and parsed once at app creation."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def parse_bool(value: str) -> bool:
+    """Parse a boolean env value strictly: the string "false" must not count as true."""
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"not a boolean: {value!r} (use true/false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment; see README "Configuration"."""
+
+    public_url: str = ""  # e.g. https://ivr.example.com; rebuilds signed URLs behind a proxy
+    twilio_auth_token: str = ""
+    redis_url: str = ""  # empty: embedded in-process store
+    grammar_dir: str = str(ROOT / "grammars")
+    locale: str = "en-US"
+    insecure_skip_signature: bool = False  # dev only, logged loudly
+    api_token: str = ""
+    call_ttl_s: int = 4 * 3600
+    context_ttl_s: int = 7 * 24 * 3600
+    vosk_model: str = ""
+    audio_dir: str = str(ROOT / "audio")
+    trust_proxy: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read IVR_<FIELD> (and the conventional TWILIO_AUTH_TOKEN / REDIS_URL) from the environment."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        aliases = {"twilio_auth_token": "TWILIO_AUTH_TOKEN", "redis_url": "REDIS_URL"}
+        for f in fields(cls):
+            raw = env.get(f"IVR_{f.name.upper()}", env.get(aliases.get(f.name, ""), None))
+            if raw is None:
+                continue
+            if f.type == "bool":
+                values[f.name] = parse_bool(raw)
+            elif f.type == "int":
+                values[f.name] = int(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,72 @@
+"""DEMO self-service backends (balance, invoice copy) over a fixture file. Not a billing system: replace them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ivr.dialog.selfservice import ActionRegistry, ActionRequest
+from ivr.types import SelfServiceResult
+
+FIXTURE = Path(__file__).with_name("demo_accounts.yaml")
+
+_TEXT = {
+    "en": {
+        "balance": "The balance on the account ending {last4} is {amount} {currency}, due on {due}.",
+        "paid_up": "The account ending {last4} is fully paid. Nothing is due right now.",
+        "sent": "I've sent a copy of your invoice from {date} to {email}.",
+        "unknown": "I couldn't find an account with that number.",
+    },
+    "de": {
+        "balance": "Auf dem Konto mit der Endung {last4} sind {amount} {currency} offen, fällig am {due}.",
+        "paid_up": "Das Konto mit der Endung {last4} ist vollständig bezahlt. Derzeit ist nichts offen.",
+        "sent": "Ich habe Ihnen eine Kopie Ihrer Rechnung vom {date} an {email} geschickt.",
+        "unknown": "Ich konnte kein Kundenkonto mit dieser Nummer finden.",
+    },
+}
+
+
+def _mask_email(email: str) -> str:
+    user, _, domain = email.partition("@")
+    return f"{user[:1]}***@{domain}"
+
+
+@dataclass
+class DemoBilling:
+    """Fixture-backed accounts; `outbox` records the invoice copies it "sent" so tests can check them."""
+
+    accounts: dict[str, dict]
+    outbox: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_file(cls, path: Path = FIXTURE) -> DemoBilling:
+        return cls(yaml.safe_load(path.read_text(encoding="utf-8"))["accounts"])
+
+    def _lookup(self, request: ActionRequest) -> tuple[dict | None, dict[str, str]]:
+        text = _TEXT["de" if request.locale.startswith("de") else "en"]
+        return self.accounts.get(request.slots.get("account_number", "")), text
+
+    def balance(self, request: ActionRequest) -> SelfServiceResult:
+        account, text = self._lookup(request)
+        if account is None:
+            return SelfServiceResult(text["unknown"], ok=False)
+        last4 = request.slots["account_number"][-4:]
+        key = "balance" if account["balance"] > 0 else "paid_up"
+        words = text[key].format(last4=" ".join(last4), amount=f"{account['balance']:.2f}",
+                                 currency=account["currency"], due=account["due"])
+        return SelfServiceResult(words, data={"balance": account["balance"]})
+
+    def invoice_copy(self, request: ActionRequest) -> SelfServiceResult:
+        account, text = self._lookup(request)
+        if account is None:
+            return SelfServiceResult(text["unknown"], ok=False)
+        self.outbox.append({"to": account["email"], "invoice": account["last_invoice"]})
+        words = text["sent"].format(date=account["last_invoice"], email=_mask_email(account["email"]))
+        return SelfServiceResult(words, data={"sent_to": account["email"]})
+
+
+def register_demo_actions(registry: ActionRegistry, billing: DemoBilling) -> None:
+    """Register the demo actions under the names the shipped grammars use."""
+    registry.register("account_balance", billing.balance)
+    registry.register("send_invoice_copy", billing.invoice_copy)

@@ -1,0 +1,43 @@
+"""Per-call dialog state: plain data that round-trips through JSON so any worker can continue the call."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ivr.types import Turn
+
+
+@dataclass
+class DialogState:
+    """Where one call stands. Stored under its CallSid; never kept in process memory between requests."""
+
+    call_sid: str
+    caller: str = ""
+    locale: str = "en-US"
+    started_at: float = 0.0
+    step: str = "intent"  # intent | confirm | disambiguate | slot | anything_else | callback | done
+    intent: str | None = None
+    score: float = 0.0
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)
+    slots: dict[str, str] = field(default_factory=dict)
+    pending_slot: str | None = None
+    retries: int = 0  # in the current step
+    total_retries: int = 0
+    agent_requested: bool = False
+    turns: list[Turn] = field(default_factory=list)
+    outcome: str | None = None  # transfer | self_service | callback | goodbye
+    queue: str | None = None
+    skills: list[str] = field(default_factory=list)
+    transfer_reason: str | None = None
+    callback_number: str | None = None
+    turn_count: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DialogState:
+        data = dict(data)
+        data["turns"] = [Turn(**t) for t in data.get("turns", [])]
+        data["ranking"] = [tuple(r) for r in data.get("ranking", [])]
+        return cls(**data)

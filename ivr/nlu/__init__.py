@@ -1,0 +1,40 @@
+"""Natural-language understanding: grammar → trained model → Interpretation of an Utterance."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr.nlu.classifier import IntentClassifier
+from ivr.nlu.grammar import Grammar, GrammarError, load_grammar, parse_grammar
+from ivr.types import Interpretation, Utterance
+
+__all__ = ["Grammar", "GrammarError", "Understanding", "load_grammar", "parse_grammar"]
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """A validated grammar plus the classifier trained from its phrases: what one locale's hotline knows."""
+
+    grammar: Grammar
+    classifier: IntentClassifier
+
+    @classmethod
+    def build(cls, grammar: Grammar) -> Understanding:
+        texts = [p for intent in grammar.intents.values() for p in intent.phrases]
+        labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
+        return cls(grammar, IntentClassifier.train(texts, labels))
+
+    def interpret(self, utterance: Utterance) -> Interpretation:
+        """Rank intents for the utterance, using ASR alternatives when present."""
+        texts = [utterance.text, *utterance.alternatives[:3]]
+        weights = [1.0 / (rank + 1) for rank in range(len(texts))]
+        ranking = tuple(self.classifier.rank(texts, weights))
+        top, score = ranking[0]
+        oos = score < self.grammar.thresholds.out_of_scope
+        return Interpretation(intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos)
+
+    def hints(self, limit: int = 100) -> tuple[str, ...]:
+        """Short phrases for <Gather hints> and recogniser biasing: agent words and intent phrases."""
+        phrases = list(self.grammar.agent_words)
+        for intent in self.grammar.intents.values():
+            phrases.extend(p for p in intent.phrases[:6] if len(p) <= 40)
+        return tuple(dict.fromkeys(phrases))[:limit]

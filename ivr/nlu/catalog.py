@@ -1,0 +1,69 @@
+"""The live grammars, one per locale: reloaded when a file changes; a broken file never replaces a good one."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from ivr.nlu import Understanding
+from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar
+
+log = logging.getLogger(__name__)
+
+
+class GrammarCatalog:
+    """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
+
+    def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str]):
+        self.grammar_dir = Path(grammar_dir)
+        self.default_locale = default_locale
+        self.known_actions = set(known_actions)
+        self._live: dict[str, Understanding] = {}
+        self._mtimes: dict[Path, float] = {}
+        self.errors: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def refresh(self) -> dict[str, list[str]]:
+        """Load every new or changed grammar file; return the problems of files that were refused."""
+        with self._lock:
+            for locale, path in grammar_files(self.grammar_dir).items():
+                mtime = path.stat().st_mtime
+                if self._mtimes.get(path) == mtime and locale in self._live:
+                    continue
+                self._mtimes[path] = mtime
+                self.install(locale, path)
+            return dict(self.errors)
+
+    def install(self, locale: str, path: Path) -> None:
+        try:
+            grammar = load_grammar(path)
+            unknown = [
+                f"{path}: intents.{name}.route.action: unknown self-service action {intent.route.action!r}"
+                for name, intent in grammar.intents.items()
+                if intent.route.action and intent.route.action not in self.known_actions
+            ]
+            if unknown:
+                raise GrammarError(unknown)
+        except GrammarError as exc:
+            self.errors[locale] = exc.problems
+            kept = "keeping the previous version" if locale in self._live else "locale not served"
+            log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(exc.problems))
+            return
+        self._live[locale] = Understanding.build(grammar)
+        self.errors.pop(locale, None)
+        log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
+
+    def get(self, locale: str | None = None) -> Understanding:
+        """The understanding for a locale, falling back to the default locale."""
+        live = self._live
+        if locale in live:
+            return live[locale]
+        if self.default_locale in live:
+            return live[self.default_locale]
+        if not live:
+            raise LookupError(f"no valid grammar under {self.grammar_dir}: {self.errors}")
+        return next(iter(live.values()))
+
+    def locales(self) -> list[str]:
+        return sorted(self._live)

@@ -1,0 +1,200 @@
+"""Grammar files: YAML that admins edit, validated with errors that name file, line and field."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ivr.routing.hours import check_timezone, parse_hours
+
+
+class GrammarError(Exception):
+    """A grammar file was refused; `problems` lists "file:line: field: reason" strings."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Strict):
+    queue: str | None = None
+    skills: list[str] = []
+    action: str | None = None  # a registered self-service action; `queue` is then its fallback
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Route:
+        if not self.queue and not self.action:
+            raise ValueError("a route needs a queue or an action")
+        return self
+
+
+class Intent(_Strict):
+    label: str
+    phrases: list[str] = Field(min_length=3)
+    route: Route
+    slots: list[str] = []
+    confirm: Literal["auto", "always", "never"] = "auto"
+    dtmf: str | None = Field(default=None, pattern=r"^[1-9]$")
+
+
+class Slot(_Strict):
+    type: Literal["digits", "yes_no"]
+    prompt: str
+    length: int | None = Field(default=None, ge=1, le=20)
+    min_length: int | None = Field(default=None, ge=1, le=20)
+    max_length: int | None = Field(default=None, ge=1, le=20)
+
+
+class Queue(_Strict):
+    label: str
+    hours: str = "always"
+    timezone: str = "UTC"
+    max_wait_before_callback: int = 300
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, spec: str) -> str:
+        parse_hours(spec)
+        return spec
+
+    _timezone = field_validator("timezone")(check_timezone)
+
+
+class Thresholds(_Strict):
+    out_of_scope: float = Field(default=0.35, ge=0, le=1)
+    confirm: float = Field(default=0.6, ge=0, le=1)
+    disambiguate_margin: float = Field(default=0.12, ge=0, le=1)
+
+
+class Prompts(_Strict):
+    greeting: str
+    no_input: list[str] = Field(min_length=1)
+    no_match: list[str] = Field(min_length=1)
+    confirm: str  # {label}
+    disambiguate: str  # {first} {second}
+    slot_retry: str
+    transfer: str  # {queue}
+    agent: str
+    closed: str  # {queue} {hours}
+    callback_confirm: str
+    anything_else: str
+    another: str
+    menu_option: str  # {label} {key}
+    goodbye: str
+    menu: str  # spoken DTMF menu; {options}
+    wait: str  # {position} {minutes}
+    whisper: str  # {summary}
+    error: str
+
+
+class Grammar(_Strict):
+    locale: str = Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")
+    name: str
+    default_queue: str
+    max_retries: int = Field(default=2, ge=0, le=5)
+    agent_words: list[str] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+    prompts: Prompts
+    intents: dict[str, Intent] = Field(min_length=2)
+    slots: dict[str, Slot] = {}
+    queues: dict[str, Queue] = Field(min_length=1)
+
+    @field_validator("intents")
+    @classmethod
+    def _unique_dtmf(cls, intents: dict[str, Intent]) -> dict[str, Intent]:
+        seen: dict[str, str] = {}
+        for name, intent in intents.items():
+            if intent.dtmf and intent.dtmf in seen:
+                raise ValueError(f"dtmf key {intent.dtmf} used by both {seen[intent.dtmf]} and {name}")
+            if intent.dtmf:
+                seen[intent.dtmf] = name
+        return intents
+
+    def references(self) -> list[tuple[tuple[str, ...], str]]:
+        """Cross-references pydantic cannot see: (path, problem) pairs."""
+        problems = []
+        if self.default_queue not in self.queues:
+            problems.append((("default_queue",), f"unknown queue {self.default_queue!r}"))
+        for name, intent in self.intents.items():
+            if intent.route.queue and intent.route.queue not in self.queues:
+                problems.append((("intents", name, "route", "queue"), f"unknown queue {intent.route.queue!r}"))
+            for slot in intent.slots:
+                if slot not in self.slots:
+                    problems.append((("intents", name, "slots"), f"unknown slot {slot!r}"))
+        return problems
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> object:
+    """Turn a composed YAML node into plain data, remembering the line of every path."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader("").construct_object(node)  # scalar: resolved tag (str, int, float, bool)
+
+
+def _line_for(path: tuple, lines: dict[tuple, int]) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
+    """Parse and validate grammar YAML; raise GrammarError with file:line: field: reason."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise GrammarError([f"{source}:{line}: YAML syntax: {getattr(exc, 'problem', exc)}"]) from None
+    if node is None:
+        raise GrammarError([f"{source}:1: the file is empty"])
+    lines: dict[tuple, int] = {}
+    data = _to_python(node, (), lines)
+    try:
+        grammar = Grammar.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+            field = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{source}:{_line_for(loc, lines)}: {field}: {err['msg']}")
+        raise GrammarError(problems) from None
+    refs = grammar.references()
+    if refs:
+        raise GrammarError(
+            [f"{source}:{_line_for(p, lines)}: {'.'.join(map(str, p))}: {msg}" for p, msg in refs]
+        )
+    return grammar
+
+
+def load_grammar(path: str | Path) -> Grammar:
+    """Read and validate one grammar file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GrammarError([f"{path}:1: cannot read: {exc.strerror}"]) from None
+    return parse_grammar(text, str(path))
+
+
+def grammar_files(grammar_dir: str | Path) -> dict[str, Path]:
+    """Map locale folder name → the hotline grammar file inside it (first *.yaml, sorted)."""
+    found = {}
+    for locale_dir in sorted(Path(grammar_dir).iterdir()):
+        files = sorted(locale_dir.glob("*.yaml")) if locale_dir.is_dir() else []
+        if files:
+            found[locale_dir.name] = files[0]
+    return found

@@ -1,0 +1,1 @@
+"""Routing: queue hours, wait estimates and the handoff context record."""

@@ -1,0 +1,61 @@
+"""Call repository: dialog state, context records, webhook replies (for retries), callbacks and events."""
+from __future__ import annotations
+
+import json
+
+import redis
+
+from ivr.dialog.state import DialogState
+
+PREFIX = "ivr"
+
+
+class CallStore:
+    """Everything call-related, keyed by CallSid with a TTL, so any worker can serve any webhook."""
+
+    def __init__(self, client: redis.Redis, *, call_ttl_s: int, context_ttl_s: int):
+        self.redis = client
+        self.call_ttl_s = call_ttl_s
+        self.context_ttl_s = context_ttl_s
+
+    def load_state(self, call_sid: str) -> DialogState | None:
+        raw = self.redis.get(f"{PREFIX}:call:{call_sid}:state")
+        return DialogState.from_dict(json.loads(raw)) if raw else None
+
+    def save_state(self, state: DialogState) -> None:
+        self.redis.set(f"{PREFIX}:call:{state.call_sid}:state", json.dumps(state.to_dict()), ex=self.call_ttl_s)
+
+    def save_context(self, call_sid: str, record: dict) -> None:
+        self.redis.set(f"{PREFIX}:call:{call_sid}:context", json.dumps(record), ex=self.context_ttl_s)
+
+    def load_context(self, call_sid: str) -> dict | None:
+        raw = self.redis.get(f"{PREFIX}:call:{call_sid}:context")
+        return json.loads(raw) if raw else None
+
+    def cached_reply(self, call_sid: str, request_key: str) -> str | None:
+        """The reply already given to this exact webhook request (Twilio retries the same request)."""
+        return self.redis.get(f"{PREFIX}:call:{call_sid}:reply:{request_key}")
+
+    def claim_reply(self, call_sid: str, request_key: str, body: str) -> bool:
+        """Store the reply for a request unless another worker answered it first; True when ours won."""
+        key = f"{PREFIX}:call:{call_sid}:reply:{request_key}"
+        return bool(self.redis.set(key, body, nx=True, ex=self.call_ttl_s))
+
+    def add_callback(self, record: dict) -> None:
+        self.redis.rpush(f"{PREFIX}:callbacks", json.dumps(record))
+
+    def callbacks(self) -> list[dict]:
+        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:callbacks", 0, -1)]
+
+    def log_event(self, event: dict, *, keep: int = 10_000) -> None:
+        """Append to the capped analytics log (what callers ask for, where the bot fails)."""
+        pipe = self.redis.pipeline()
+        pipe.lpush(f"{PREFIX}:events", json.dumps(event))
+        pipe.ltrim(f"{PREFIX}:events", 0, keep - 1)
+        pipe.execute()
+
+    def events(self, limit: int = 100) -> list[dict]:
+        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())

@@ -1,0 +1,10 @@
+"""The only package that speaks Twilio: webhooks, TwiML, signatures (and, later, Media Streams)."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from ivr.telephony.webhooks import bp
+
+    app.register_blueprint(bp)

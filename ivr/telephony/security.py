@@ -1,0 +1,46 @@
+"""Twilio request signatures (X-Twilio-Signature), checked on every webhook; see
+https://www.twilio.com/docs/usage/security#validating-requests"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+log = logging.getLogger(__name__)
+
+
+def signed_url() -> str:
+    """The URL Twilio signed: the configured public base URL plus path and query, when behind a proxy."""
+    base = current_app.config["IVR_SETTINGS"].public_url.rstrip("/")
+    if not base:
+        return request.url
+    query = request.query_string.decode()
+    return f"{base}{request.path}" + (f"?{query}" if query else "")
+
+
+def signature_is_valid() -> bool:
+    settings = current_app.config["IVR_SETTINGS"]
+    if settings.insecure_skip_signature:
+        return True
+    if not settings.twilio_auth_token:
+        log.error("rejecting %s: no Twilio auth token configured (set TWILIO_AUTH_TOKEN)", request.path)
+        return False
+    signature = request.headers.get("X-Twilio-Signature", "")
+    validator = RequestValidator(settings.twilio_auth_token)
+    return bool(signature) and validator.validate(signed_url(), request.form, signature)
+
+
+def twilio_signed(view):
+    """Reject a request that Twilio did not sign with our auth token: 403 and a log line."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if not signature_is_valid():
+            log.warning("403 %s from %s: missing or invalid X-Twilio-Signature (signed URL %s)",
+                        request.path, request.remote_addr, signed_url())
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper

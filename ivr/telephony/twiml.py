@@ -1,0 +1,81 @@
+"""TwiML builders: small pure functions from dialog Actions to Twilio's XML (twilio.twiml.voice_response)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from ivr.types import Action, Hangup, Listen, Say, Transfer
+
+
+def url(path: str, **query: str) -> str:
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def render(actions: Sequence[Action], *, locale: str) -> str:
+    """Turn one dialog step into TwiML. Prompts right before a Listen go inside <Gather> so callers can barge in."""
+    response = VoiceResponse()
+    pending: list[Say] = []
+    for action in actions:
+        if isinstance(action, Say):
+            pending.append(action)
+            continue
+        if isinstance(action, Listen):
+            interruptible = [s for s in pending if s.barge_in]
+            for say in (s for s in pending if not s.barge_in):
+                response.say(say.text, language=locale)
+            response.append(gather(action, interruptible, locale=locale))
+        else:
+            for say in pending:
+                response.say(say.text, language=locale)
+            if isinstance(action, Transfer):
+                response.enqueue(
+                    action.queue,
+                    wait_url=url("/voice/wait", queue=action.queue, locale=locale),
+                    action=url("/voice/queue-exit", queue=action.queue, locale=locale),
+                )
+            elif isinstance(action, Hangup):
+                response.hangup()
+        pending = []
+    for say in pending:
+        response.say(say.text, language=locale)
+    return str(response)
+
+
+def gather(listen: Listen, prompts: Sequence[Say], *, locale: str) -> Gather:
+    """<Gather input="speech dtmf"> with grammar hints; an empty result still posts back (no-input handling)."""
+    element = Gather(
+        input="speech dtmf",
+        action="/voice/gather",
+        method="POST",
+        language=locale,
+        hints=", ".join(listen.hints) if listen.hints else None,
+        speech_timeout="auto",
+        timeout=listen.timeout_s,
+        num_digits=listen.max_digits,
+        finish_on_key="#",
+        action_on_empty_result=True,
+        speech_model="phone_call" if listen.expect == "intent" else None,
+    )
+    for say in prompts:
+        element.say(say.text, language=locale)
+    return element
+
+
+def safe_transfer(message: str, queue: str, *, locale: str) -> str:
+    """The answer when anything is wrong: apologise and put the caller in a human queue."""
+    return render([Say(message), Transfer(queue, reason="fault")], locale=locale)
+
+
+def announce(text: str, *, locale: str, pause_s: int = 0) -> str:
+    """A spoken message (hold announcement, whisper), optionally followed by silence for hold music."""
+    response = VoiceResponse()
+    response.say(text, language=locale)
+    if pause_s:
+        response.pause(length=pause_s)
+    return str(response)
+
+
+def empty() -> str:
+    return str(VoiceResponse())

@@ -1,0 +1,146 @@
+"""Twilio voice webhooks in Gather mode: TwiML out, signatures checked, retries answered idempotently."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+
+from flask import Blueprint, Response, current_app, request
+
+from ivr.conversation import Conversations, UnknownCall
+from ivr.routing.handoff import wait_minutes
+from ivr.telephony import twiml
+from ivr.telephony.security import twilio_signed
+from ivr.types import Utterance
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+def conversations() -> Conversations:
+    return current_app.extensions["ivr.conversations"]
+
+
+def locale_param() -> str:
+    """Locale of this hotline number: `?locale=de-DE` on the webhook URL configured in Twilio."""
+    return request.args.get("locale") or current_app.config["IVR_SETTINGS"].locale
+
+
+def xml(body: str) -> Response:
+    return Response(body, mimetype="text/xml")
+
+
+def voice_webhook(view):
+    """Signed, idempotent for Twilio's retries, and never silent: any fault transfers the caller to a human."""
+
+    @twilio_signed
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        call_sid = request.form.get("CallSid", "")
+        items = sorted(request.form.items(multi=True))
+        key = hashlib.sha1(repr((request.path, request.query_string, items)).encode()).hexdigest()
+        store = conversations().store
+        try:
+            cached = store.cached_reply(call_sid, key)
+            if cached is not None:
+                log.info("call %s: repeated %s answered from cache", call_sid, request.path)
+                return xml(cached)
+            body = view(*args, **kwargs)
+            if not store.claim_reply(call_sid, key, body):
+                body = store.cached_reply(call_sid, key) or body
+        except Exception:
+            log.exception("call %s: fault in %s, transferring to a human", call_sid, request.path)
+            body = fault_reply(call_sid, reason="fault")
+        return xml(body)
+
+    return wrapper
+
+
+def fault_reply(call_sid: str, *, reason: str) -> str:
+    locale = locale_param()
+    try:
+        return twiml.render(conversations().fail(call_sid, locale=locale, reason=reason), locale=locale)
+    except Exception:  # even the grammar is gone: a fixed English apology and the default queue
+        log.exception("call %s: cannot build the fault transfer, using the built-in one", call_sid)
+        return twiml.safe_transfer("Sorry, something went wrong. Connecting you to an agent.", "general", locale=locale)
+
+
+@bp.post("/incoming")
+@voice_webhook
+def incoming() -> str:
+    """A new call: greet with the AI disclosure and listen."""
+    call_sid = request.form["CallSid"]
+    existing = conversations().store.load_state(call_sid)
+    if existing is not None:  # Twilio re-requested the call's first URL (e.g. after a fallback): restart cleanly
+        log.info("call %s: incoming again, restarting the dialog", call_sid)
+    state, actions = conversations().begin(call_sid, caller=request.form.get("From", ""), locale=locale_param())
+    return twiml.render(actions, locale=state.locale)
+
+
+@bp.post("/gather")
+@voice_webhook
+def gather() -> str:
+    """The caller's answer to a <Gather>: speech, keys or nothing."""
+    call_sid = request.form["CallSid"]
+    utterance = Utterance(
+        text=request.form.get("SpeechResult", "").strip(),
+        confidence=float(request.form.get("Confidence") or 0.0),
+        digits=request.form.get("Digits", "").strip(),
+    )
+    try:
+        state, actions = conversations().respond(call_sid, utterance)
+    except UnknownCall:
+        log.warning("call %s: unknown or expired CallSid at /voice/gather, transferring", call_sid)
+        return fault_reply(call_sid, reason="unknown_call")
+    return twiml.render(actions, locale=state.locale)
+
+
+@bp.post("/wait")
+@twilio_signed
+def wait() -> Response:
+    """Hold announcement while queued: position and estimated wait (Twilio repeats this URL)."""
+    locale = locale_param()
+    prompts = conversations().catalog.get(locale).grammar.prompts
+    position = int(request.form.get("QueuePosition") or 1)
+    minutes = wait_minutes(position, int(request.form.get("AvgQueueTime") or 0))
+    return xml(twiml.announce(prompts.wait.format(position=position, minutes=minutes), locale=locale, pause_s=30))
+
+
+@bp.post("/queue-exit")
+@voice_webhook
+def queue_exit() -> str:
+    """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
+    result = request.form.get("QueueResult", "")
+    call_sid = request.form.get("CallSid", "")
+    conversations().store.log_event({"call": call_sid, "type": "queue_exit", "result": result,
+                                     "queue": request.args.get("queue"), "at": conversations().clock()})
+    if result in ("error", "system-error"):
+        log.error("call %s: queue %s failed (%s)", call_sid, request.args.get("queue"), result)
+        return fault_reply(call_sid, reason="queue_error")
+    return twiml.empty()
+
+
+@bp.post("/whisper")
+@twilio_signed
+def whisper() -> Response:
+    """Spoken to the agent before the bridge: the one-sentence summary of what the caller already said."""
+    call_sid = request.args.get("call") or request.form.get("CallSid", "")
+    locale = locale_param()
+    try:
+        context = conversations().store.load_context(call_sid)
+        template = conversations().catalog.get(locale).grammar.prompts.whisper
+    except Exception:
+        log.exception("whisper for %s: context unavailable", call_sid)
+        context, template = None, "Incoming caller. {summary}"
+    summary = context["summary"] if context else "No details were collected for this caller."
+    return xml(twiml.announce(template.format(summary=summary), locale=locale))
+
+
+@bp.post("/status")
+@twilio_signed
+def status() -> tuple[str, int]:
+    """Call status callback: record how the call ended (for analytics: abandoned vs. transferred vs. served)."""
+    call_sid = request.form.get("CallSid", "")
+    conversations().store.log_event({"call": call_sid, "type": "status", "status": request.form.get("CallStatus"),
+                                     "duration": request.form.get("CallDuration"), "at": conversations().clock()})
+    return "", 204

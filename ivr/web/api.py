@@ -1,0 +1,49 @@
+"""JSON API for agent desktops and CRMs: the context record of a call (bearer-token protected)."""
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+
+from flask import Blueprint, abort, current_app, jsonify, request
+
+log = logging.getLogger(__name__)
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def token_required(view):
+    """Require `Authorization: Bearer <IVR_API_TOKEN>`; with no token configured the API stays closed."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        expected = current_app.config["IVR_SETTINGS"].api_token
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("401 %s from %s: bad or missing API token", request.path, request.remote_addr)
+            abort(401)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.get("/calls/<call_sid>/context")
+@token_required
+def call_context(call_sid: str):
+    """The context record stored before the call was transferred."""
+    record = current_app.extensions["ivr.conversations"].store.load_context(call_sid)
+    if record is None:
+        return jsonify(error=f"no context for call {call_sid} (unknown, not transferred yet, or expired)"), 404
+    return jsonify(record)
+
+
+@bp.get("/health")
+def health():
+    """Liveness and store reachability, for the load balancer."""
+    conversations = current_app.extensions["ivr.conversations"]
+    try:
+        store_ok = conversations.store.ping()
+    except Exception:
+        store_ok = False
+    catalog = conversations.catalog
+    body = {"store": store_ok, "locales": catalog.locales(), "grammar_errors": catalog.errors}
+    return jsonify(body), 200 if store_ok else 503
