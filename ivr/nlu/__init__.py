@@ -7,6 +7,7 @@ from ivr.nlu.classifier import IntentClassifier
 from ivr.nlu.grammar import Grammar, GrammarError, load_grammar, parse_grammar
 from ivr.types import Interpretation, Utterance
 
+OUT_OF_SCOPE = "__out_of_scope__"
 __all__ = ["Grammar", "GrammarError", "Understanding", "load_grammar", "parse_grammar"]
 
 
@@ -21,15 +22,18 @@ class Understanding:
     def build(cls, grammar: Grammar) -> Understanding:
         texts = [p for intent in grammar.intents.values() for p in intent.phrases]
         labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
+        texts += grammar.out_of_scope_examples
+        labels += [OUT_OF_SCOPE] * len(grammar.out_of_scope_examples)
         return cls(grammar, IntentClassifier.train(texts, labels))
 
     def interpret(self, utterance: Utterance) -> Interpretation:
         """Rank intents for the utterance, using ASR alternatives when present."""
         texts = [utterance.text, *utterance.alternatives[:3]]
         weights = [1.0 / (rank + 1) for rank in range(len(texts))]
-        ranking = tuple(self.classifier.rank(texts, weights))
+        full = self.classifier.rank(texts, weights)
+        ranking = tuple((name, score) for name, score in full if name != OUT_OF_SCOPE)
         top, score = ranking[0]
-        oos = score < self.grammar.thresholds.out_of_scope
+        oos = full[0][0] == OUT_OF_SCOPE or score < self.grammar.thresholds.out_of_scope
         return Interpretation(intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos)
 
     def hints(self, limit: int = 100) -> tuple[str, ...]:

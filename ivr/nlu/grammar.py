@@ -102,6 +102,7 @@ class Grammar(_Strict):
     thresholds: Thresholds = Thresholds()
     prompts: Prompts
     intents: dict[str, Intent] = Field(min_length=2)
+    out_of_scope_examples: list[str] = []  # things callers say that this hotline does not handle
     slots: dict[str, Slot] = {}
     queues: dict[str, Queue] = Field(min_length=1)
 

@@ -1,0 +1,98 @@
+"""Shared fixtures: a fresh app per test on real Redis (IVR_TEST_REDIS_URL, as in CI) or the embedded store."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import fakeredis
+import pytest
+import redis
+from twilio.request_validator import RequestValidator
+
+from ivr import create_app
+from ivr.config import ROOT, Settings
+from ivr.nlu import Understanding, load_grammar
+from ivr.simulator import FlaskTransport, TwilioSimulator
+
+AUTH_TOKEN = "test-auth-token"
+API_TOKEN = "test-api-token"
+# A Wednesday at 10:00 in New York: every shipped queue is open.
+OPEN_HOURS = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
+
+
+class FakeClock:
+    """An injected clock: tests move time explicitly, never sleep."""
+
+    def __init__(self, now: float = OPEN_HOURS):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def redis_client():
+    url = os.environ.get("IVR_TEST_REDIS_URL")
+    if not url:
+        yield fakeredis.FakeRedis(decode_responses=True)
+        return
+    client = redis.Redis.from_url(url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def grammar_dir() -> Path:
+    return ROOT / "grammars"
+
+
+@pytest.fixture
+def settings(grammar_dir) -> Settings:
+    return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir))
+
+
+@pytest.fixture
+def app(settings, redis_client, clock):
+    return create_app({"TESTING": True, "IVR_SETTINGS": settings, "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class TwilioHelper:
+    """Posts webhooks signed exactly as Twilio signs them (signature checks stay on in tests)."""
+
+    def __init__(self, client, base_url: str = "http://localhost"):
+        self.client = client
+        self.base_url = base_url
+        self.validator = RequestValidator(AUTH_TOKEN)
+
+    def post(self, path: str, params: dict, *, signature: str | None = None):
+        if signature is None:
+            signature = self.validator.compute_signature(self.base_url + path, params)
+        return self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+
+
+@pytest.fixture
+def twilio(client) -> TwilioHelper:
+    return TwilioHelper(client)
+
+
+@pytest.fixture
+def simulator(client) -> TwilioSimulator:
+    return TwilioSimulator(FlaskTransport(client), auth_token=AUTH_TOKEN, api_token=API_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def understanding() -> Understanding:
+    return Understanding.build(load_grammar(ROOT / "grammars" / "en-US" / "hotline.yaml"))

@@ -1,0 +1,56 @@
+import pytest
+
+from ivr.nlu.classifier import IntentClassifier
+from ivr.types import Utterance
+
+
+@pytest.mark.parametrize(
+    ("said", "intent"),
+    [
+        ("my internet keeps dropping out", "internet_down"),
+        ("the wifi has been dead since yesterday", "internet_down"),
+        ("my download speeds are awful", "slow_internet"),
+        ("I would like to settle my bill", "pay_bill"),
+        ("how much money is on my account", "check_balance"),
+        ("could you email me a copy of the invoice", "invoice_copy"),
+        ("there is a charge on my bill I don't understand", "billing_question"),
+        ("can I pay off what I owe in monthly installments", "payment_arrangement"),
+        ("the TV box shows no signal", "phone_tv_not_working"),
+        ("has my router been shipped yet", "order_status"),
+        ("I want to terminate my contract", "cancel_contract"),
+        ("I want a faster package", "upgrade_contract"),
+        ("we are moving to a new flat", "move_address"),
+        ("is the network down in my area", "report_outage"),
+        ("let me talk to a real human", "speak_to_agent"),
+    ],
+)
+def test_unseen_phrasings_reach_the_right_intent(understanding, said, intent):
+    assert understanding.interpret(Utterance(said)).intent == intent
+
+
+@pytest.mark.parametrize("said", ["what's the weather in paris tomorrow", "play some jazz music", "zxqv blorp"])
+def test_out_of_scope_requests_score_low(understanding, said):
+    reading = understanding.interpret(Utterance(said))
+    assert reading.out_of_scope and reading.intent is None
+
+
+def test_scores_are_probabilities_ranked_best_first(understanding):
+    reading = understanding.interpret(Utterance("I want to pay my bill"))
+    scores = [s for _, s in reading.ranking]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) <= 1.0 + 1e-9
+    assert reading.intent == "pay_bill" and reading.score > 0.8
+
+
+def test_asr_alternatives_recover_a_misrecognition(understanding):
+    garbled = Utterance("my inter net keeps dropping", alternatives=("my internet keeps dropping",))
+    assert understanding.interpret(garbled).intent == "internet_down"
+
+
+def test_temperature_is_fitted_from_held_out_phrases():
+    texts = [f"{w} thing {i}" for w in ("apple", "pear", "plum") for i in range(6)]
+    labels = [t.split()[0] for t in texts]
+    calibrated = IntentClassifier.train(texts, labels)
+    uncalibrated = IntentClassifier.train(texts, labels, calibrate=False)
+    assert calibrated.temperature != uncalibrated.temperature
+    assert calibrated.rank(["apple thing"])[0][0] == "apple"

@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from ivr.cli import main
+from ivr.config import ROOT
+from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar, parse_grammar
+
+SHIPPED = ROOT / "grammars" / "en-US" / "hotline.yaml"
+
+
+def broken(old: str, new: str) -> str:
+    text = SHIPPED.read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(GrammarError) as info:
+        parse_grammar(text, "hotline.yaml")
+    return info.value.problems
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_shipped_grammars_are_valid_and_realistic():
+    files = grammar_files(ROOT / "grammars")
+    assert {"en-US", "de-DE"} <= set(files)
+    for path in files.values():
+        grammar = load_grammar(path)
+        assert len(grammar.intents) >= 12
+        assert all(len(intent.phrases) >= 15 for intent in grammar.intents.values())
+
+
+def test_yaml_syntax_error_names_file_and_line():
+    text = broken("  tech_support: {label: technical support, hours: always}", "  tech_support: {label: [oops")
+    [problem] = problems_of(text)
+    assert problem.startswith("hotline.yaml:")
+    assert "YAML syntax" in problem
+
+
+def test_unknown_field_names_line_and_field():
+    text = broken("    dtmf: \"3\"\n", "    dtfm: \"3\"\n")
+    [problem] = problems_of(text)
+    assert problem.startswith(f"hotline.yaml:{line_of(text, 'dtfm')}: intents.internet_down.dtfm:")
+
+
+def test_missing_route_target_is_reported():
+    text = broken("route: {queue: orders, skills: [logistics]}", "route: {skills: [logistics]}")
+    [problem] = problems_of(text)
+    assert f":{line_of(text, 'route: {skills: [logistics]}')}: intents.order_status.route" in problem
+    assert "queue or an action" in problem
+
+
+def test_unknown_queue_reference_is_reported_with_line():
+    text = broken("route: {queue: sales, skills: [sales]}", "route: {queue: salez, skills: [sales]}")
+    [problem] = problems_of(text)
+    assert problem == f"hotline.yaml:{line_of(text, 'salez')}: intents.upgrade_contract.route.queue: unknown queue 'salez'"
+
+
+def test_bad_hours_and_timezone_are_reported():
+    text = broken('hours: "Mon-Sat 08:00-20:00", timezone: America/New_York}', 'hours: "Mon-Sat 8-20", timezone: Mars/Base}')
+    problems = problems_of(text)
+    assert any("queues.orders.hours" in p and "Mon-Fri 08:00-20:00" in p for p in problems)
+    assert any("queues.orders.timezone" in p and "unknown time zone" in p for p in problems)
+
+
+def test_too_few_phrases_and_duplicate_dtmf():
+    text = broken('    dtmf: "4"\n', '    dtmf: "3"\n')
+    assert any("dtmf key 3" in p for p in problems_of(text))
+
+
+def test_grammar_check_command(tmp_path: Path, capsys):
+    assert main(["grammar", "check", str(SHIPPED)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(broken("max_retries: 2", "max_retries: many"))
+    assert main(["grammar", "check", str(bad)]) == 1
+    assert f"{bad}:{line_of(bad.read_text(), 'max_retries')}: max_retries:" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+import pytest
+
+from ivr.nlu.slots import parse_digits, parse_yes_no
+
+
+@pytest.mark.parametrize(
+    ("spoken", "digits"),
+    [
+        ("four five six seven", "4567"),
+        ("one two three four five six seven eight", "12345678"),
+        ("oh double seven three", "0773"),
+        ("triple nine one", "9991"),
+        ("twenty three forty five", "2345"),
+        ("it's 1234 5678", "12345678"),
+        ("my number is one two, uh, three", "123"),
+        ("zero zero one", "001"),
+        ("vier fünf doppel sieben null", "45770"),
+        ("zwo drei", "23"),
+        ("hello", ""),
+    ],
+)
+def test_parse_digits(spoken, digits):
+    assert parse_digits(spoken) == digits
+
+
+@pytest.mark.parametrize(
+    ("said", "keys", "answer"),
+    [
+        ("yes", "", True),
+        ("yeah that's right", "", True),
+        ("sure", "", True),
+        ("correct", "", True),
+        ("uh huh", "", True),
+        ("no", "", False),
+        ("nope", "", False),
+        ("that's not right", "", False),
+        ("no that's wrong", "", False),
+        ("ja genau", "", True),
+        ("stimmt nicht", "", False),
+        ("nein", "", False),
+        ("", "1", True),
+        ("", "2", False),
+        ("", "5", None),
+        ("I don't know", "", None),
+        ("what", "", None),
+    ],
+)
+def test_parse_yes_no(said, keys, answer):
+    assert parse_yes_no(said, keys) is answer
