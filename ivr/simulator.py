@@ -153,7 +153,8 @@ class TwilioSimulator:
             elif verb.tag == "Redirect":
                 return verb.text or "", dict(base)
             elif verb.tag == "Enqueue":
-                return self.enqueue(record, verb, base)
+                self.enqueue(record, verb, base)
+                return None
             elif verb.tag == "Hangup":
                 record.ended = "hangup"
                 return None
@@ -176,7 +177,6 @@ class TwilioSimulator:
         self.post(record, verb.get("action", "/voice/queue-exit"), {**base, "QueueResult": "bridged",
                                                                      "QueueTime": "12"})
         record.ended = "bridged to agent"
-        return None
 
 
 @dataclass

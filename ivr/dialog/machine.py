@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ivr.dialog.selfservice import ActionRegistry, ActionRequest
 from ivr.dialog.state import DialogState
 from ivr.nlu import Understanding
+from ivr.nlu.grammar import AGENT_INTENT
 from ivr.nlu.slots import parse_digits, parse_yes_no
 from ivr.routing.hours import is_open
 from ivr.types import Action, Hangup, Listen, Say, Transfer, Turn, Utterance
@@ -87,10 +88,13 @@ class _Turn:
             return True
         if self.state.step == "intent" and utterance.text:
             reading = self.env.understanding.interpret(utterance)
-            if reading.intent == "speak_to_agent" or self.mentions_agent(utterance.text):
-                # "someone about my bill": keep the real topic when the classifier is sure of one
-                if reading.intent and reading.intent != "speak_to_agent" and reading.score >= self.confirm_level:
-                    self.remember(reading.intent, reading.score, reading.ranking)
+            if reading.intent == AGENT_INTENT or self.mentions_agent(utterance.text):
+                # "someone about my internet": keep the real topic so the agent queue fits
+                agent_share = dict(reading.ranking).get(AGENT_INTENT, 0.0)
+                topic, score = next((n, s) for n, s in reading.ranking if n != AGENT_INTENT)
+                score /= max(1e-9, 1.0 - agent_share)  # the topic's share of what is not "agent"
+                if score >= self.grammar.thresholds.confirm:
+                    self.remember(topic, score, reading.ranking)
                 return True
             return False
         return bool(utterance.text) and self.mentions_agent(utterance.text)

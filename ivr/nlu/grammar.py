@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ivr.routing.hours import check_timezone, parse_hours
 
+AGENT_INTENT = "speak_to_agent"  # by convention: the intent of callers who ask for a person
+
 
 class GrammarError(Exception):
     """A grammar file was refused; `problems` lists "file:line: field: reason" strings."""
@@ -119,7 +121,7 @@ class Grammar(_Strict):
 
     def references(self) -> list[tuple[tuple[str, ...], str]]:
         """Cross-references pydantic cannot see: (path, problem) pairs."""
-        problems = []
+        problems: list[tuple[tuple[str, ...], str]] = []
         if self.default_queue not in self.queues:
             problems.append((("default_queue",), f"unknown queue {self.default_queue!r}"))
         for name, intent in self.intents.items():

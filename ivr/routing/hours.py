@@ -15,7 +15,7 @@ def parse_hours(spec: str) -> list[Window] | None:
     """Parse an hours spec; None means always open. Raises ValueError naming the bad part."""
     if spec.strip().lower() in ("always", "24/7"):
         return None
-    windows = []
+    windows: list[Window] = []
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         match = _RULE.match(part.lower())
         if not match or match[1] not in DAYS or (match[2] and match[2] not in DAYS):

@@ -34,7 +34,8 @@ class CallStore:
 
     def cached_reply(self, call_sid: str, request_key: str) -> str | None:
         """The reply already given to this exact webhook request (Twilio retries the same request)."""
-        return self.redis.get(f"{PREFIX}:call:{call_sid}:reply:{request_key}")
+        reply = self.redis.get(f"{PREFIX}:call:{call_sid}:reply:{request_key}")
+        return str(reply) if reply is not None else None
 
     def claim_reply(self, call_sid: str, request_key: str, body: str) -> bool:
         """Store the reply for a request unless another worker answered it first; True when ours won."""

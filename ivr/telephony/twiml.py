@@ -13,7 +13,7 @@ def url(path: str, **query: str) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
 
-def render(actions: Sequence[Action], *, locale: str) -> str:
+def render(actions: Sequence[Action], *, locale: str, turn: int = 0) -> str:
     """Turn one dialog step into TwiML. Prompts right before a Listen go inside <Gather> so callers can barge in."""
     response = VoiceResponse()
     pending: list[Say] = []
@@ -25,7 +25,7 @@ def render(actions: Sequence[Action], *, locale: str) -> str:
             interruptible = [s for s in pending if s.barge_in]
             for say in (s for s in pending if not s.barge_in):
                 response.say(say.text, language=locale)
-            response.append(gather(action, interruptible, locale=locale))
+            response.append(gather(action, interruptible, locale=locale, turn=turn))
         else:
             for say in pending:
                 response.say(say.text, language=locale)
@@ -43,11 +43,12 @@ def render(actions: Sequence[Action], *, locale: str) -> str:
     return str(response)
 
 
-def gather(listen: Listen, prompts: Sequence[Say], *, locale: str) -> Gather:
-    """<Gather input="speech dtmf"> with grammar hints; an empty result still posts back (no-input handling)."""
+def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int) -> Gather:
+    """<Gather input="speech dtmf"> with grammar hints; an empty result still posts back (no-input handling).
+    The turn number in the action URL tells a retried request (same turn) from a new, identical answer."""
     element = Gather(
         input="speech dtmf",
-        action="/voice/gather",
+        action=url("/voice/gather", turn=str(turn)),
         method="POST",
         language=locale,
         hints=", ".join(listen.hints) if listen.hints else None,

@@ -74,7 +74,7 @@ def incoming() -> str:
     if existing is not None:  # Twilio re-requested the call's first URL (e.g. after a fallback): restart cleanly
         log.info("call %s: incoming again, restarting the dialog", call_sid)
     state, actions = conversations().begin(call_sid, caller=request.form.get("From", ""), locale=locale_param())
-    return twiml.render(actions, locale=state.locale)
+    return twiml.render(actions, locale=state.locale, turn=state.turn_count)
 
 
 @bp.post("/gather")
@@ -92,7 +92,7 @@ def gather() -> str:
     except UnknownCall:
         log.warning("call %s: unknown or expired CallSid at /voice/gather, transferring", call_sid)
         return fault_reply(call_sid, reason="unknown_call")
-    return twiml.render(actions, locale=state.locale)
+    return twiml.render(actions, locale=state.locale, turn=state.turn_count)
 
 
 @bp.post("/wait")

@@ -57,11 +57,13 @@ def test_missing_route_target_is_reported():
 def test_unknown_queue_reference_is_reported_with_line():
     text = broken("route: {queue: sales, skills: [sales]}", "route: {queue: salez, skills: [sales]}")
     [problem] = problems_of(text)
-    assert problem == f"hotline.yaml:{line_of(text, 'salez')}: intents.upgrade_contract.route.queue: unknown queue 'salez'"
+    where = f"hotline.yaml:{line_of(text, 'salez')}"
+    assert problem == f"{where}: intents.upgrade_contract.route.queue: unknown queue 'salez'"
 
 
 def test_bad_hours_and_timezone_are_reported():
-    text = broken('hours: "Mon-Sat 08:00-20:00", timezone: America/New_York}', 'hours: "Mon-Sat 8-20", timezone: Mars/Base}')
+    text = broken('hours: "Mon-Sat 08:00-20:00", timezone: America/New_York}',
+                  'hours: "Mon-Sat 8-20", timezone: Mars/Base}')
     problems = problems_of(text)
     assert any("queues.orders.hours" in p and "Mon-Fri 08:00-20:00" in p for p in problems)
     assert any("queues.orders.timezone" in p and "unknown time zone" in p for p in problems)

@@ -1,0 +1,213 @@
+"""Gather-mode webhooks through the real Flask app, signed as Twilio signs them; TwiML checked by parsing."""
+import json
+import logging
+import xml.etree.ElementTree as ET
+
+import fakeredis
+import pytest
+
+from ivr import create_app
+from tests.conftest import TwilioHelper
+
+CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
+        "CallStatus": "ringing", "Direction": "inbound"}
+
+
+def twiml(response) -> ET.Element:
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    return ET.fromstring(response.get_data(as_text=True))
+
+
+def test_incoming_greets_and_gathers_speech_and_keys(twilio):
+    root = twiml(twilio.post("/voice/incoming", CALL))
+    assert "automated assistant" in root.find("./Say").text
+    gather = root.find("./Gather")
+    assert gather.get("input") == "speech dtmf" and gather.get("action") == "/voice/gather?turn=0"
+    assert gather.get("language") == "en-US" and gather.get("actionOnEmptyResult") == "true"
+    assert gather.get("speechTimeout") == "auto" and gather.get("numDigits") == "1"
+    assert "pay my bill" in gather.get("hints") and "agent" in gather.get("hints")
+
+
+def test_locale_from_the_webhook_url_selects_the_german_grammar(twilio):
+    root = twiml(twilio.post("/voice/incoming?locale=de-DE", CALL))
+    assert "automatischer Assistent" in root.find("./Say").text
+    assert root.find("./Gather").get("language") == "de-DE"
+    root = twiml(twilio.post("/voice/gather?locale=de-DE", {**CALL, "SpeechResult": "mein Internet geht nicht"}))
+    assert root.find("./Enqueue").text == "tech_support"
+    assert root.find("./Say").get("language") == "de-DE"
+
+
+def test_speech_result_routes_to_the_queue_with_hold_and_exit_urls(twilio):
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/gather", {**CALL, "SpeechResult": "my internet keeps dropping out",
+                                                "Confidence": "0.91"}))
+    enqueue = root.find("./Enqueue")
+    assert enqueue.text == "tech_support"
+    assert enqueue.get("waitUrl").startswith("/voice/wait?queue=tech_support")
+    assert enqueue.get("action").startswith("/voice/queue-exit")
+
+
+def test_gather_with_digits_goes_to_slot_prompt(twilio):
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/gather", {**CALL, "Digits": "2"}))
+    gather = root.find("./Gather")
+    assert gather.get("numDigits") == "8" and "account number" in gather.find("./Say").text
+
+
+def test_prompts_before_a_question_are_inside_gather_for_barge_in(twilio):
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/gather", {**CALL, "SpeechResult": "what's the weather like"}))
+    assert root.find("./Say") is None
+    assert "different way" in root.find("./Gather/Say").text
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "", "bm90IGEgc2lnbmF0dXJl"],
+    ids=["missing", "empty", "wrong"],
+)
+@pytest.mark.parametrize("path", ["/voice/incoming", "/voice/gather", "/voice/status", "/voice/whisper", "/voice/wait"])
+def test_unsigned_or_wrongly_signed_webhooks_get_403(client, path, signature, caplog):
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    with caplog.at_level(logging.WARNING):
+        response = client.post(path, data=CALL, headers=headers)
+    assert response.status_code == 403
+    assert "X-Twilio-Signature" in caplog.text
+
+
+def test_signature_for_another_token_or_tampered_params_is_rejected(client):
+    other = TwilioHelper(client)
+    other.validator.token = b"another-token"
+    assert other.post("/voice/incoming", CALL).status_code == 403
+    good = TwilioHelper(client)
+    signature = good.validator.compute_signature("http://localhost/voice/incoming", CALL)
+    tampered = {**CALL, "From": "+15550000000"}
+    assert good.post("/voice/incoming", tampered, signature=signature).status_code == 403
+
+
+def test_public_url_behind_a_proxy_is_used_for_signatures(settings, redis_client, clock):
+    from dataclasses import replace
+
+    app = create_app({"IVR_SETTINGS": replace(settings, public_url="https://ivr.example.com"),
+                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+    proxied = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
+    assert proxied.post("/voice/incoming", CALL).status_code == 200
+    assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
+
+
+def test_no_auth_token_configured_rejects_everything(settings, redis_client, clock, caplog):
+    from dataclasses import replace
+
+    app = create_app({"IVR_SETTINGS": replace(settings, twilio_auth_token=""), "REDIS_CLIENT": redis_client,
+                      "IVR_CLOCK": clock})
+    with caplog.at_level(logging.ERROR):
+        assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
+    assert "no Twilio auth token" in caplog.text
+
+
+def test_twilio_retry_of_the_same_request_gets_the_same_answer_without_a_second_turn(twilio, app):
+    twilio.post("/voice/incoming", CALL)
+    store = app.extensions["ivr.store"]
+    params = {**CALL, "SpeechResult": "what's the weather like"}
+    first = twilio.post("/voice/gather", params).get_data(as_text=True)
+    turns_after_first = store.load_state(CALL["CallSid"]).turn_count
+    second = twilio.post("/voice/gather", params).get_data(as_text=True)
+    assert first == second
+    assert store.load_state(CALL["CallSid"]).turn_count == turns_after_first == 1
+
+
+def test_identical_answers_on_later_turns_are_new_turns_not_retries(twilio, app):
+    root = twiml(twilio.post("/voice/incoming", CALL))
+    for turn in range(3):
+        action = root.find("./Gather").get("action")
+        assert action == f"/voice/gather?turn={turn}"
+        root = twiml(twilio.post(action, CALL))  # silence, three times
+    assert root.find("./Enqueue").text == "general"
+
+
+def test_unknown_or_expired_call_sid_is_transferred_to_the_default_queue(twilio, caplog):
+    with caplog.at_level(logging.WARNING):
+        root = twiml(twilio.post("/voice/gather", {**CALL, "CallSid": "CAunknown", "SpeechResult": "hello"}))
+    assert root.find("./Enqueue").text == "general"
+    assert "unknown or expired" in caplog.text
+
+
+def test_store_failure_mid_call_sends_the_caller_to_a_human(settings, clock, caplog):
+    server = fakeredis.FakeServer()
+    app = create_app({"IVR_SETTINGS": settings, "REDIS_CLIENT": fakeredis.FakeRedis(server=server,
+                      decode_responses=True), "IVR_CLOCK": clock})
+    helper = TwilioHelper(app.test_client())
+    helper.post("/voice/incoming", CALL)
+    server.connected = False  # Redis goes away
+    with caplog.at_level(logging.ERROR):
+        root = twiml(helper.post("/voice/gather", {**CALL, "SpeechResult": "pay my bill"}))
+    assert root.find("./Enqueue").text == "general"
+    assert "went wrong" in root.find("./Say").text
+    assert "transferring to a human" in caplog.text
+
+
+def test_wait_url_announces_position_and_estimated_wait(twilio):
+    root = twiml(twilio.post("/voice/wait?queue=billing&locale=en-US",
+                             {**CALL, "QueuePosition": "3", "CurrentQueueSize": "5", "AvgQueueTime": "420"}))
+    assert "number 3 in line" in root.find("./Say").text and "7 minutes" in root.find("./Say").text
+    assert root.find("./Pause") is not None
+
+
+def test_whisper_speaks_the_summary_to_the_agent(twilio):
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather", {**CALL, "SpeechResult": "my internet keeps dropping out"})
+    agent_leg = {**CALL, "CallSid": "CA" + "2" * 32, "Direction": "outbound-api"}
+    root = twiml(twilio.post(f"/voice/whisper?call={CALL['CallSid']}", agent_leg))
+    assert "internet down" in root.find("./Say").text
+
+
+def test_queue_exit_error_requeues_to_default(twilio):
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/queue-exit?queue=billing", {**CALL, "QueueResult": "error"}))
+    assert root.find("./Enqueue").text == "general"
+    assert twiml(twilio.post("/voice/queue-exit?queue=billing", {**CALL, "QueueResult": "bridged"})).find("*") is None
+
+
+def test_status_callback_is_recorded(twilio, app):
+    response = twilio.post("/voice/status", {**CALL, "CallStatus": "completed", "CallDuration": "42"})
+    assert response.status_code == 204
+    event = app.extensions["ivr.store"].events(1)[0]
+    assert event["type"] == "status" and event["status"] == "completed"
+
+
+def test_events_redact_long_numbers(twilio, app):
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather", {**CALL, "SpeechResult": "my card 4111 1111 1111 1234 was charged twice"})
+    texts = [e.get("text", "") for e in app.extensions["ivr.store"].events()]
+    assert any("***1234" in t for t in texts) and not any("4111" in t for t in texts)
+
+
+def test_context_is_stored_before_the_transfer_twiml_is_returned(twilio, app):
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather", {**CALL, "SpeechResult": "my internet keeps dropping out"})
+    raw = app.extensions["ivr.store"].redis.get(f"ivr:call:{CALL['CallSid']}:context")
+    assert json.loads(raw)["queue"] == "tech_support"
+    assert app.extensions["ivr.store"].redis.ttl(f"ivr:call:{CALL['CallSid']}:context") > 0
+
+
+def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, settings, redis_client, clock,
+                                                                      caplog, grammar_dir):
+    import os
+    import shutil
+    from dataclasses import replace
+
+    shutil.copytree(grammar_dir, tmp_path / "grammars")
+    app = create_app({"IVR_SETTINGS": replace(settings, grammar_dir=str(tmp_path / "grammars")),
+                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+    catalog = app.extensions["ivr.conversations"].catalog
+    path = tmp_path / "grammars" / "en-US" / "hotline.yaml"
+    path.write_text(path.read_text().replace("max_retries: 2", "max_retries: lots"))
+    os.utime(path, (1, 1))  # a different mtime, however fast the test runs
+    with caplog.at_level(logging.ERROR):
+        errors = catalog.refresh()
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("max_retries"))
+    [problem] = errors["en-US"]
+    assert problem.startswith(f"{path}:{line}: max_retries: Input should be a valid integer")
+    assert "keeping the previous version" in caplog.text
+    root = twiml(TwilioHelper(app.test_client()).post("/voice/incoming", CALL))
+    assert "Northwind" in root.find("./Say").text

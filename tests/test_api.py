@@ -1,0 +1,46 @@
+from tests.conftest import API_TOKEN
+
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def transfer_call(simulator, *said):
+    from ivr.simulator import CallerTurn, scripted_caller
+
+    return simulator.place_call(scripted_caller([CallerTurn(say=s) for s in said]))
+
+
+def test_context_record_holds_everything_the_caller_said(simulator, client):
+    record = transfer_call(simulator, "my internet keeps dropping out")
+    context = client.get(f"/api/calls/{record.call_sid}/context", headers=BEARER).get_json()
+    assert context["intent"] == "internet_down" and context["queue"] == "tech_support"
+    assert context["confidence"] > 0.5 and context["caller"] == "+15550100001" and context["locale"] == "en-US"
+    assert [t["speaker"] for t in context["transcript"]] == ["ivr", "caller", "ivr"]
+    assert context["transcript"][1]["text"] == "my internet keeps dropping out"
+    assert all(isinstance(t["at"], float) for t in context["transcript"])
+    assert context["alternatives"] and {"intent", "score"} <= set(context["alternatives"][0])
+    assert context["agent_requested"] is False and context["retries"] == 0 and context["mood"] == "neutral"
+    assert context["summary"].startswith("Caller is calling about internet down")
+
+
+def test_context_records_retries_agent_request_and_mood(simulator, client):
+    record = transfer_call(simulator, "this is ridiculous", "useless machine", "agent")
+    context = client.get(f"/api/calls/{record.call_sid}/context", headers=BEARER).get_json()
+    assert context["agent_requested"] and context["retries"] >= 1 and context["mood"] == "frustrated"
+    assert "asked for an agent" in context["summary"]
+
+
+def test_context_api_requires_the_token(simulator, client):
+    record = transfer_call(simulator, "my internet keeps dropping out")
+    assert client.get(f"/api/calls/{record.call_sid}/context").status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert client.get(f"/api/calls/{record.call_sid}/context", headers=wrong).status_code == 401
+
+
+def test_context_api_unknown_call_is_404(client):
+    response = client.get("/api/calls/CAnothing/context", headers=BEARER)
+    assert response.status_code == 404 and "no context" in response.get_json()["error"]
+
+
+def test_health_reports_store_and_grammars(client):
+    body = client.get("/api/health").get_json()
+    assert body["store"] is True and body["locales"] == ["de-DE", "en-US"]
