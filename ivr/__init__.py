@@ -18,6 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from ivr.dialog import ActionRegistry
     from ivr.dialog.demo_backend import DemoBilling, register_demo_actions
     from ivr.nlu.catalog import GrammarCatalog
+    from ivr.nlu.encoder import load_encoder
 
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
@@ -29,7 +30,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if actions is None:
         actions = ActionRegistry()
         register_demo_actions(actions, DemoBilling.from_file())
-    catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names())
+    encoder = load_encoder() if settings.nlu_encoder else None
+    log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
+    catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
+                             encoder=encoder)
     catalog.refresh()
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)

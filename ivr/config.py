@@ -36,7 +36,7 @@ class Settings:
     context_ttl_s: int = 7 * 24 * 3600
     vosk_model: str = ""
     audio_dir: str = str(ROOT / "audio")
-    trust_proxy: bool = False
+    nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

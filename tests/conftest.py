@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 from ivr import create_app
 from ivr.config import ROOT, Settings
 from ivr.nlu import Understanding, load_grammar
+from ivr.nlu.encoder import load_encoder
 from ivr.simulator import FlaskTransport, TwilioSimulator
 
 AUTH_TOKEN = "test-auth-token"
@@ -95,4 +96,4 @@ def simulator(client) -> TwilioSimulator:
 
 @pytest.fixture(scope="session")
 def understanding() -> Understanding:
-    return Understanding.build(load_grammar(ROOT / "grammars" / "en-US" / "hotline.yaml"))
+    return Understanding.build(load_grammar(ROOT / "grammars" / "en-US" / "hotline.yaml"), encoder=load_encoder())

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ivr.nlu.classifier import IntentClassifier
+from ivr.nlu.encoder import SentenceEncoder
 from ivr.nlu.grammar import Grammar, GrammarError, load_grammar, parse_grammar
 from ivr.types import Interpretation, Utterance
 
@@ -19,12 +20,15 @@ class Understanding:
     classifier: IntentClassifier
 
     @classmethod
-    def build(cls, grammar: Grammar) -> Understanding:
+    def build(cls, grammar: Grammar, *, encoder: SentenceEncoder | None = None) -> Understanding:
+        """Train the grammar's classifier; the encoder is used only for languages it was trained on."""
+        if encoder is not None and grammar.locale[:2] not in encoder.languages:
+            encoder = None
         texts = [p for intent in grammar.intents.values() for p in intent.phrases]
         labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
         texts += grammar.out_of_scope_examples
         labels += [OUT_OF_SCOPE] * len(grammar.out_of_scope_examples)
-        return cls(grammar, IntentClassifier.train(texts, labels))
+        return cls(grammar, IntentClassifier.train(texts, labels, encoder=encoder))
 
     def interpret(self, utterance: Utterance) -> Interpretation:
         """Rank intents for the utterance, using ASR alternatives when present."""

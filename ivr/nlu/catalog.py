@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ivr.nlu import Understanding
+from ivr.nlu.encoder import SentenceEncoder
 from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar
 
 log = logging.getLogger(__name__)
@@ -15,7 +16,9 @@ log = logging.getLogger(__name__)
 class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
-    def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str]):
+    def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
+                 encoder: SentenceEncoder | None = None):
+        self.encoder = encoder
         self.grammar_dir = Path(grammar_dir)
         self.default_locale = default_locale
         self.known_actions = set(known_actions)
@@ -50,7 +53,7 @@ class GrammarCatalog:
             kept = "keeping the previous version" if locale in self._live else "locale not served"
             log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(exc.problems))
             return
-        self._live[locale] = Understanding.build(grammar)
+        self._live[locale] = Understanding.build(grammar, encoder=self.encoder)
         self.errors.pop(locale, None)
         log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
 

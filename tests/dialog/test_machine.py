@@ -74,7 +74,7 @@ def test_agent_words_escape_at_the_first_question(env, word):
     "steps",
     [
         [],  # the first question
-        ["bill"],  # disambiguation
+        ["payment"],  # disambiguation
         ["what's my balance"],  # digit slot
         [None],  # after a reprompt
     ],
@@ -93,7 +93,7 @@ def test_agent_request_keeps_the_topic_when_it_is_clear(env):
 
 
 def test_close_top_two_asks_which_one(env):
-    state, actions = run(env, "bill")
+    state, actions = run(env, "payment")
     assert state.step == "disambiguate" and len(state.choices) == 2
     first, second = (env.understanding.grammar.intents[c].label for c in state.choices)
     assert f"about {first}, or about {second}" in said(actions)
@@ -102,17 +102,17 @@ def test_close_top_two_asks_which_one(env):
 
 @pytest.mark.parametrize("answer", [("keys", "1"), ("keys", "2")])
 def test_disambiguation_by_keypad(env, answer):
-    state, _ = run(env, "bill")
+    state, _ = run(env, "payment")
     choice = state.choices[int(answer[1]) - 1]
-    state, actions = run(env, "bill", answer)
+    state, actions = run(env, "payment", answer)
     assert state.intent == choice
 
 
 def test_disambiguation_by_speech(env):
-    state, _ = run(env, "bill")
-    assert "invoice_copy" in state.choices
-    state, actions = run(env, "bill", "I need a copy of it")
-    assert state.intent == "invoice_copy"
+    state, _ = run(env, "payment")
+    assert state.choices == ["pay_bill", "payment_arrangement"]
+    state, actions = run(env, "payment", "I need more time, can I pay in parts")
+    assert state.intent == "payment_arrangement"
 
 
 @pytest.fixture
@@ -282,6 +282,6 @@ def test_transcript_records_both_sides_with_timestamps(env):
 def test_state_round_trips_through_json(env):
     import json
 
-    state, _ = run(env, "bill")
+    state, _ = run(env, "payment")
     again = DialogState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert again == state
