@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.config import Settings
+from ivr.nlu.datasets import DEFAULT_EVAL_DIR
 
 
 def fixed_clock(iso: str | None):
@@ -85,6 +86,41 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench_nlu(args: argparse.Namespace) -> int:
+    from ivr.nlu.bench import run
+
+    run(Path(args.eval_dir), noisy=args.noisy, quick=args.quick)
+    return 0
+
+
+def cmd_grammar_test(args: argparse.Namespace) -> int:
+    import csv
+
+    from ivr.nlu import Understanding, load_grammar
+    from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.evaluation import per_intent_report
+    from ivr.nlu.grammar import grammar_files
+    from ivr.types import Utterance
+
+    settings = Settings.from_env()
+    grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
+    understanding = Understanding.build(load_grammar(grammar_path), encoder=load_encoder())
+    with open(args.labelled, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    gold = [r["intent"] for r in rows]
+    predicted = [understanding.interpret(Utterance(r["text"])).intent or "out_of_scope" for r in rows]
+    report, confused = per_intent_report(gold, predicted)
+    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(1, len(gold))
+    print(f"{grammar_path}: {len(rows)} utterances, accuracy {accuracy:.3f}")
+    print(f"{'intent':28s} {'precision':>9s} {'recall':>7s} {'n':>4s}")
+    for intent, (precision, recall, support) in report.items():
+        print(f"{intent:28s} {precision:9.3f} {recall:7.3f} {support:4d}")
+    print("most confused (said → understood):")
+    for said, understood, count in confused:
+        print(f"  {said} → {understood}: {count}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR replacement service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = grammar_sub.add_parser("check", help="validate grammar files; non-zero exit on errors")
     check.add_argument("files", nargs="*")
     check.set_defaults(func=cmd_grammar_check)
+    test = grammar_sub.add_parser("test", help="run a grammar on labelled utterances (CSV: text,intent)")
+    test.add_argument("labelled")
+    test.add_argument("--grammar", help="grammar file (default: the configured locale's hotline.yaml)")
+    test.set_defaults(func=cmd_grammar_test)
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    nlu = bench_sub.add_parser("nlu", help="intent accuracy, out-of-scope, calibration, latency, build time")
+    nlu.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR))
+    nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
+    nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
+    nlu.set_defaults(func=cmd_bench_nlu)
     return parser
 
 

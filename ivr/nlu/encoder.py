@@ -88,6 +88,16 @@ class SentenceEncoder:
                     self._cache.popitem(last=False)
         return np.stack([known[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
+    def forget(self) -> None:
+        """Drop remembered embeddings (benchmarks measure the network, not the cache)."""
+        with self._lock:
+            self._cache.clear()
+
+    @property
+    def nbytes(self) -> int:
+        arrays = [self.word, self.position] + [a for layer in self.layers for a in layer if isinstance(a, np.ndarray)]
+        return sum(a.nbytes for a in arrays)
+
     def encode_uncached(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
         """Run the network. Batches group texts of similar length to waste little on padding."""
         encodings = self.tokenizer.encode_batch(list(texts))

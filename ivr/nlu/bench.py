@@ -1,0 +1,155 @@
+"""`ivr bench nlu`: intent routing on public benchmarks, the production classifier against the baseline
+(TF-IDF word+char n-grams + LinearSVC), in one run on this machine. Figures are printed, never asserted."""
+from __future__ import annotations
+
+import pickle
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ivr.nlu import OUT_OF_SCOPE
+from ivr.nlu.classifier import IntentClassifier
+from ivr.nlu.datasets import Split, banking77, clinc150, few_shot, xsid
+from ivr.nlu.encoder import SentenceEncoder, load_encoder
+from ivr.nlu.evaluation import expected_calibration_error, oos_at_operating_point
+
+HOMOPHONES = {"to": "two", "for": "four", "their": "there", "there": "their", "write": "right", "know": "no",
+              "hear": "here", "by": "buy", "new": "knew", "card": "cart", "won't": "want",
+              "your": "you're",
+              "account": "a count", "top": "stop", "pay": "page", "bill": "build", "two": "to", "four": "for"}
+NUMBER_WORDS = {"1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "10": "ten", "100": "one hundred"}
+
+
+def corrupt(text: str, rng: random.Random) -> str:
+    """Telephone-ASR-like noise: dropped short words, homophones, numbers as words, no punctuation or case."""
+    words = re.findall(r"[\w']+", text.lower())
+    out = []
+    for word in words:
+        if len(word) <= 3 and rng.random() < 0.15:
+            continue
+        if word in HOMOPHONES and rng.random() < 0.5:
+            word = HOMOPHONES[word]
+        out.append(NUMBER_WORDS.get(word, word))
+    return " ".join(out) or text.lower()
+
+
+@dataclass
+class Model:
+    name: str
+    train: Callable[[Split], IntentClassifier]
+
+
+@dataclass
+class Row:
+    task: str
+    model: str
+    accuracy: float
+    ece: float
+    oos_recall: float | None = None
+    oos_precision: float | None = None
+    noisy_accuracy: float | None = None
+    nbest_accuracy: float | None = None
+
+
+def models(encoder: SentenceEncoder | None) -> list[Model]:
+    baseline = Model("baseline", lambda s: IntentClassifier.train(s.texts, s.labels, calibrate=False))
+    production = Model("production", lambda s: IntentClassifier.train(s.texts, s.labels, encoder=encoder))
+    return [baseline, production]
+
+
+def evaluate(task: str, model: Model, train: Split, test: Split, *, oos: tuple[Split, Split] | None = None,
+             noisy: bool = False) -> Row:
+    if oos is not None and model.name != "baseline":
+        train = Split(train.texts + oos[0].texts, train.labels + [OUT_OF_SCOPE] * len(oos[0]))
+    classifier = model.train(train)
+    probs = classifier.predict_proba(test.texts)
+    labels = np.array(classifier.labels)
+    gold = np.array(test.labels)
+    correct = labels[probs.argmax(1)] == gold
+    row = Row(task, model.name, float(correct.mean()), expected_calibration_error(probs.max(1), correct))
+    if oos is not None:
+        in_scope = labels != OUT_OF_SCOPE
+
+        def scores(p: np.ndarray) -> np.ndarray:  # the best in-scope probability; zero when "none of these" wins
+            return np.where(labels[p.argmax(1)] == OUT_OF_SCOPE, 0.0, p[:, in_scope].max(1))
+
+        _, row.oos_recall, row.oos_precision = oos_at_operating_point(
+            scores(probs), correct, scores(classifier.predict_proba(oos[1].texts)))
+    if noisy:
+        rng = random.Random(7)
+        variants = [[corrupt(t, rng) for _ in range(3)] for t in test.texts]
+        one_best = classifier.predict_proba([v[0] for v in variants])
+        row.noisy_accuracy = float((labels[one_best.argmax(1)] == gold).mean())
+        nbest_hits = [classifier.rank(v, [1.0, 0.5, 0.33])[0][0] == g for v, g in zip(variants, gold, strict=True)]
+        row.nbest_accuracy = float(np.mean(nbest_hits))
+    return row
+
+
+def latency_ms(classifier: IntentClassifier, texts: list[str]) -> tuple[float, float]:
+    """p50/p99 of classifying one utterance at a time (unseen texts, so no embedding is cached)."""
+    timings = []
+    for text in texts:
+        start = time.perf_counter()
+        classifier.rank([text])
+        timings.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
+
+
+def run(eval_dir: Path, *, noisy: bool = False, quick: bool = False, use_encoder: bool = True,
+        out=print) -> list[Row]:
+    """Run every benchmark and print one table. `quick` uses small slices (for tests)."""
+    encoder = load_encoder() if use_encoder else None
+    out(f"encoder: {'all-MiniLM-L6-v2 (numpy)' if encoder else 'none installed: n-grams only'}")
+    cut = (lambda s, n: Split(s.texts[:n], s.labels[:n])) if quick else (lambda s, n: s)
+    b_train, b_test = banking77(eval_dir)
+    c_train, c_test, c_oos_train, c_oos_test = clinc150(eval_dir)
+    if quick:
+        b_train, c_train = few_shot(b_train, 3), few_shot(c_train, 3)
+        b_test, c_test = few_shot(b_test, 1), few_shot(c_test, 1)
+    tasks = [
+        ("BANKING77 10-shot", few_shot(b_train, 10, seed=0), b_test, None),
+        ("BANKING77 full", b_train, b_test, None),
+        ("CLINC150 full (+OOS)", c_train, c_test, (c_oos_train, cut(c_oos_test, 100))),
+    ]
+    for language in ("de", "en"):
+        train, test = xsid(eval_dir, language)
+        tasks.append((f"xSID {language} (train: valid)", train, cut(test, 60), None))
+    rows = []
+    for task, train, test, oos in tasks:
+        for model in models(None if task.startswith("xSID de") else encoder):
+            rows.append(evaluate(task, model, train, test, oos=oos, noisy=noisy))
+            out(format_row(rows[-1]))
+    speed(c_train, c_test, encoder, quick=quick, out=out)
+    return rows
+
+
+def format_row(row: Row) -> str:
+    def pct(x: float | None) -> str:
+        return f"{x:6.3f}" if x is not None else "     -"
+
+    return (f"{row.task:28s} {row.model:10s} acc {pct(row.accuracy)}  ece {pct(row.ece)}  oos-recall "
+            f"{pct(row.oos_recall)}  oos-prec {pct(row.oos_precision)}  noisy {pct(row.noisy_accuracy)}  "
+            f"n-best {pct(row.nbest_accuracy)}")
+
+
+def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: bool, out=print) -> None:
+    """Latency per utterance, build time for a 100-intent × 20-phrase grammar, and model memory."""
+    intents = sorted(set(train.labels))[:100]
+    grammar = few_shot(Split([t for t, lab in zip(train.texts, train.labels, strict=True) if lab in intents],
+                             [lab for lab in train.labels if lab in intents]), 20 if not quick else 3)
+    probe = test.texts[:300 if not quick else 10]
+    for name, enc in (("baseline", None), ("production", encoder)):
+        if enc is not None:
+            enc.forget()
+        start = time.perf_counter()
+        classifier = IntentClassifier.train(grammar.texts, grammar.labels, encoder=enc, calibrate=name != "baseline")
+        build_s = time.perf_counter() - start
+        p50, p99 = latency_ms(classifier, probe)
+        size_mb = len(pickle.dumps((classifier.ngrams, classifier.svm))) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
+        out(f"{name:10s} build {len(intents)}x{len(grammar) // max(1, len(intents))} grammar {build_s:6.2f} s   "
+            f"classify p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   model {size_mb:6.1f} MB")

@@ -1,0 +1,107 @@
+"""The benchmark harness on a small slice of the real data (figures are printed, not asserted)."""
+import csv
+import json
+import random
+import shutil
+
+import numpy as np
+import pytest
+
+from ivr.cli import main
+from ivr.nlu.bench import corrupt, run
+from ivr.nlu.datasets import DEFAULT_EVAL_DIR, banking77, clinc150, few_shot, xsid
+from ivr.nlu.evaluation import expected_calibration_error, oos_at_operating_point, per_intent_report
+
+pytestmark = pytest.mark.skipif(not DEFAULT_EVAL_DIR.exists(), reason="../shared/eval not present")
+
+
+@pytest.fixture
+def small_eval_dir(tmp_path):
+    """A slice of every dataset, in the original formats."""
+    train, test = banking77(DEFAULT_EVAL_DIR)
+    (tmp_path / "banking77").mkdir()
+    for name, split in (("train.csv", few_shot(train, 12)), ("test.csv", few_shot(test, 2))):
+        with open(tmp_path / "banking77" / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["text", "category"])
+            writer.writerows(zip(split.texts, split.labels, strict=True))
+    data = json.loads((DEFAULT_EVAL_DIR / "clinc150_oos" / "data_full.json").read_text())
+    keep = sorted({label for _, label in data["train"]})[:20]
+    small = {key: [pair for pair in data[key] if pair[1] in keep or pair[1] == "oos"][:400] for key in data}
+    (tmp_path / "clinc150_oos").mkdir()
+    (tmp_path / "clinc150_oos" / "data_full.json").write_text(json.dumps(small))
+    shutil.copytree(DEFAULT_EVAL_DIR / "xsid_de_en", tmp_path / "xsid_de_en")
+    return tmp_path
+
+
+def test_loaders_read_the_published_splits():
+    train, test = banking77(DEFAULT_EVAL_DIR)
+    assert (len(train), len(test), len(set(test.labels))) == (10003, 3080, 77)
+    c_train, c_test, oos_train, oos_test = clinc150(DEFAULT_EVAL_DIR)
+    assert (len(c_train), len(c_test), len(oos_test), len(set(c_train.labels))) == (15000, 4500, 1000, 150)
+    de_train, de_test = xsid(DEFAULT_EVAL_DIR, "de")
+    assert len(de_test) == 500 and de_test.texts[0] and len(set(de_test.labels)) >= 10
+
+
+def test_few_shot_is_fixed_by_the_seed():
+    train, _ = banking77(DEFAULT_EVAL_DIR)
+    assert few_shot(train, 10, seed=0).texts == few_shot(train, 10, seed=0).texts
+    assert few_shot(train, 10, seed=0).texts != few_shot(train, 10, seed=1).texts
+    assert len(few_shot(train, 10)) == 770
+
+
+def test_run_prints_one_row_per_task_and_model(small_eval_dir):
+    lines = []
+    rows = run(small_eval_dir, quick=True, noisy=True, use_encoder=False, out=lines.append)
+    assert len(rows) == 10 and {r.model for r in rows} == {"baseline", "production"}
+    assert all(0 <= r.accuracy <= 1 and r.noisy_accuracy is not None for r in rows)
+    clinc = [r for r in rows if r.task.startswith("CLINC")]
+    assert all(r.oos_recall is not None for r in clinc)
+    assert any("classify p50" in line and "build" in line for line in lines)
+
+
+def test_cli_bench_nlu_quick(small_eval_dir, capsys, monkeypatch):
+    monkeypatch.setenv("IVR_ENCODER_DIR", str(small_eval_dir / "no-encoder"))
+    from ivr.nlu.encoder import load_encoder
+
+    load_encoder.cache_clear()
+    try:
+        assert main(["bench", "nlu", "--quick", "--eval-dir", str(small_eval_dir)]) == 0
+    finally:
+        load_encoder.cache_clear()
+    assert "BANKING77 10-shot" in capsys.readouterr().out
+
+
+def test_oos_operating_point_keeps_ninety_percent_of_in_scope():
+    in_scores = np.linspace(0.5, 1.0, 100)
+    correct = np.ones(100, dtype=bool)
+    threshold, recall, precision = oos_at_operating_point(in_scores, correct, np.full(10, 0.1))
+    assert ((in_scores >= threshold) & correct).mean() >= 0.9
+    assert recall == 1.0 and precision == pytest.approx(10 / 20)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy():
+    confidence = np.full(10, 0.7)
+    correct = np.array([1] * 7 + [0] * 3, dtype=bool)
+    assert expected_calibration_error(confidence, correct) == pytest.approx(0.0)
+    assert expected_calibration_error(np.full(10, 0.9), correct) == pytest.approx(0.2)
+
+
+def test_per_intent_report_and_confusions():
+    report, confused = per_intent_report(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    assert report["a"] == (1.0, 0.5, 2) and report["b"] == (pytest.approx(2 / 3), 1.0, 2)
+    assert confused == [("a", "b", 1)]
+
+
+def test_noise_is_seeded_and_phone_like():
+    a = [corrupt("I want to pay 2 bills for my account", random.Random(1)) for _ in range(2)]
+    assert a[0] == a[1] and a[0] == a[0].lower() and "2" not in a[0]
+
+
+def test_grammar_test_command(tmp_path, capsys):
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("text,intent\nmy wifi died,internet_down\nwhere's my parcel,order_status\n"
+                        "what's the weather,pay_bill\n")
+    assert main(["grammar", "test", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy 0.667" in out and "pay_bill → out_of_scope: 1" in out
