@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` may carry IVR_SETTINGS, REDIS_CLIENT, IVR_CLOCK and IVR_ACTIONS fakes."""
-    from ivr import store, telephony, web
+    from ivr import speech, store, telephony, web
     from ivr.conversation import Conversations
     from ivr.dialog import ActionRegistry
     from ivr.dialog.demo_backend import DemoBilling, register_demo_actions
@@ -34,6 +34,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
     catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
                              encoder=encoder)
+    speech.init_app(app)
+    catalog.on_install = lambda grammar: app.extensions["ivr.speech"].prompts.prerender(
+        grammar.static_prompts(), grammar.locale)
     catalog.refresh()
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)

@@ -34,7 +34,9 @@ class Settings:
     api_token: str = ""
     call_ttl_s: int = 4 * 3600
     context_ttl_s: int = 7 * 24 * 3600
-    vosk_model: str = ""
+    vosk_model: str = ""  # a Vosk model directory: enables stream mode (on-prem recognition)
+    gather_prompts: str = "play"  # Gather mode: play | say (Twilio's own voices; prompt text then leaves the host)
+    speech_mode: str = "auto"  # auto (stream when a model is configured) | gather | stream
     audio_dir: str = str(ROOT / "audio")
     nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed
 

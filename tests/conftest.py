@@ -16,6 +16,7 @@ from ivr.config import ROOT, Settings
 from ivr.nlu import Understanding, load_grammar
 from ivr.nlu.encoder import load_encoder
 from ivr.simulator import FlaskTransport, TwilioSimulator
+from ivr.speech.tts import ToneRenderer
 
 AUTH_TOKEN = "test-auth-token"
 API_TOKEN = "test-api-token"
@@ -56,13 +57,21 @@ def grammar_dir() -> Path:
 
 
 @pytest.fixture
-def settings(grammar_dir) -> Settings:
-    return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir))
+def settings(grammar_dir, tmp_path) -> Settings:
+    """Gather mode with <Say>, so TwiML and the simulator show prompt texts; prompts render to tones."""
+    return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir),
+                    audio_dir=str(tmp_path / "audio"), gather_prompts="say", speech_mode="gather")
+
+
+def make_app(settings, redis_client, clock, **extra):
+    config = {"TESTING": True, "IVR_SETTINGS": settings, "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock,
+              "IVR_TTS": ToneRenderer(), **extra}
+    return create_app(config)
 
 
 @pytest.fixture
 def app(settings, redis_client, clock):
-    return create_app({"TESTING": True, "IVR_SETTINGS": settings, "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+    return make_app(settings, redis_client, clock)
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ivr.nlu import Understanding
 from ivr.nlu.encoder import SentenceEncoder
-from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar
+from ivr.nlu.grammar import Grammar, GrammarError, grammar_files, load_grammar
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +19,7 @@ class GrammarCatalog:
     def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
                  encoder: SentenceEncoder | None = None):
         self.encoder = encoder
+        self.on_install: Callable[[Grammar], None] | None = None  # e.g. pre-render the prompts
         self.grammar_dir = Path(grammar_dir)
         self.default_locale = default_locale
         self.known_actions = set(known_actions)
@@ -54,6 +55,8 @@ class GrammarCatalog:
             log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(exc.problems))
             return
         self._live[locale] = Understanding.build(grammar, encoder=self.encoder)
+        if self.on_install is not None:
+            self.on_install(grammar)
         self.errors.pop(locale, None)
         log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
 

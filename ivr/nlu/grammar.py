@@ -119,6 +119,16 @@ class Grammar(_Strict):
                 seen[intent.dtmf] = name
         return intents
 
+    def static_prompts(self) -> list[str]:
+        """Every prompt text known without a caller's data, for pre-rendering."""
+        p = self.prompts
+        texts = [p.greeting, *p.no_input, *p.no_match, p.slot_retry, p.anything_else, p.another, p.goodbye,
+                 p.callback_confirm, p.error, *(s.prompt for s in self.slots.values())]
+        for queue in self.queues.values():
+            texts += [p.transfer.format(queue=queue.label), p.agent.format(queue=queue.label)]
+        texts += [p.confirm.format(label=i.label) for i in self.intents.values()]
+        return texts
+
     def references(self) -> list[tuple[tuple[str, ...], str]]:
         """Cross-references pydantic cannot see: (path, problem) pairs."""
         problems: list[tuple[tuple[str, ...], str]] = []

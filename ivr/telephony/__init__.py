@@ -5,6 +5,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from ivr.telephony import media
     from ivr.telephony.webhooks import bp
 
     app.register_blueprint(bp)
+    media.init_app(app)

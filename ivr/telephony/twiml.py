@@ -1,10 +1,10 @@
 """TwiML builders: small pure functions from dialog Actions to Twilio's XML (twilio.twiml.voice_response)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlencode
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 from ivr.types import Action, Hangup, Listen, Say, Transfer
 
@@ -13,7 +13,19 @@ def url(path: str, **query: str) -> str:
     return f"{path}?{urlencode(query)}" if query else path
 
 
-def render(actions: Sequence[Action], *, locale: str, turn: int = 0) -> str:
+AudioUrl = Callable[[str], str | None]
+
+
+def speak(parent, text: str, *, locale: str, audio_url: AudioUrl | None) -> None:
+    """<Play> the on-prem rendered prompt when there is one, else <Say>."""
+    url_ = audio_url(text) if audio_url else None
+    if url_:
+        parent.play(url_)
+    else:
+        parent.say(text, language=locale)
+
+
+def render(actions: Sequence[Action], *, locale: str, turn: int = 0, audio_url: AudioUrl | None = None) -> str:
     """Turn one dialog step into TwiML. Prompts right before a Listen go inside <Gather> so callers can barge in."""
     response = VoiceResponse()
     pending: list[Say] = []
@@ -24,11 +36,11 @@ def render(actions: Sequence[Action], *, locale: str, turn: int = 0) -> str:
         if isinstance(action, Listen):
             interruptible = [s for s in pending if s.barge_in]
             for say in (s for s in pending if not s.barge_in):
-                response.say(say.text, language=locale)
-            response.append(gather(action, interruptible, locale=locale, turn=turn))
+                speak(response, say.text, locale=locale, audio_url=audio_url)
+            response.append(gather(action, interruptible, locale=locale, turn=turn, audio_url=audio_url))
         else:
             for say in pending:
-                response.say(say.text, language=locale)
+                speak(response, say.text, locale=locale, audio_url=audio_url)
             if isinstance(action, Transfer):
                 response.enqueue(
                     action.queue,
@@ -39,11 +51,11 @@ def render(actions: Sequence[Action], *, locale: str, turn: int = 0) -> str:
                 response.hangup()
         pending = []
     for say in pending:
-        response.say(say.text, language=locale)
+        speak(response, say.text, locale=locale, audio_url=audio_url)
     return str(response)
 
 
-def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int) -> Gather:
+def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int, audio_url: AudioUrl | None) -> Gather:
     """<Gather input="speech dtmf"> with grammar hints; an empty result still posts back (no-input handling).
     The turn number in the action URL tells a retried request (same turn) from a new, identical answer."""
     element = Gather(
@@ -60,8 +72,20 @@ def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int) ->
         speech_model="phone_call" if listen.expect == "intent" else None,
     )
     for say in prompts:
-        element.say(say.text, language=locale)
+        speak(element, say.text, locale=locale, audio_url=audio_url)
     return element
+
+
+def connect_stream(stream_url: str, parameters: dict[str, str]) -> str:
+    """Stream mode: a bidirectional Media Stream; when the service closes it, Twilio requests the action URL.
+    Per-call data travels as <Parameter>s because Twilio drops query strings from stream URLs."""
+    response = VoiceResponse()
+    connect = Connect(action="/voice/after-stream")
+    stream = connect.stream(url=stream_url)
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    response.append(connect)
+    return str(response)
 
 
 def safe_transfer(message: str, queue: str, *, locale: str) -> str:

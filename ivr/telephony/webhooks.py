@@ -5,13 +5,14 @@ import functools
 import hashlib
 import logging
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from ivr.conversation import Conversations, UnknownCall
 from ivr.routing.handoff import wait_minutes
 from ivr.telephony import twiml
+from ivr.telephony.media import stream_url
 from ivr.telephony.security import twilio_signed
-from ivr.types import Utterance
+from ivr.types import Hangup, Transfer, Utterance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -24,6 +25,24 @@ def conversations() -> Conversations:
 def locale_param() -> str:
     """Locale of this hotline number: `?locale=de-DE` on the webhook URL configured in Twilio."""
     return request.args.get("locale") or current_app.config["IVR_SETTINGS"].locale
+
+
+def audio_url(text: str, locale: str) -> str | None:
+    """URL of the on-prem rendered prompt for <Play> (rendered now if needed), or None to fall back to <Say>."""
+    settings = current_app.config["IVR_SETTINGS"]
+    if settings.gather_prompts != "play":
+        return None
+    prompts = current_app.extensions["ivr.speech"].prompts
+    try:
+        path = prompts.ensure(text, locale)
+    except Exception as exc:
+        log.warning("prompt render failed (%s), using <Say>: %r", exc, text[:60])
+        return None
+    return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav"
+
+
+def render(actions, *, locale: str, turn: int = 0) -> str:
+    return twiml.render(actions, locale=locale, turn=turn, audio_url=lambda text: audio_url(text, locale))
 
 
 def xml(body: str) -> Response:
@@ -59,7 +78,7 @@ def voice_webhook(view):
 def fault_reply(call_sid: str, *, reason: str) -> str:
     locale = locale_param()
     try:
-        return twiml.render(conversations().fail(call_sid, locale=locale, reason=reason), locale=locale)
+        return render(conversations().fail(call_sid, locale=locale, reason=reason), locale=locale)
     except Exception:  # even the grammar is gone: a fixed English apology and the default queue
         log.exception("call %s: cannot build the fault transfer, using the built-in one", call_sid)
         return twiml.safe_transfer("Sorry, something went wrong. Connecting you to an agent.", "general", locale=locale)
@@ -73,8 +92,11 @@ def incoming() -> str:
     existing = conversations().store.load_state(call_sid)
     if existing is not None:  # Twilio re-requested the call's first URL (e.g. after a fallback): restart cleanly
         log.info("call %s: incoming again, restarting the dialog", call_sid)
+    if current_app.extensions["ivr.speech"].stream_mode:
+        parameters = {"caller": request.form.get("From", ""), "locale": locale_param()}
+        return twiml.connect_stream(stream_url(), parameters)
     state, actions = conversations().begin(call_sid, caller=request.form.get("From", ""), locale=locale_param())
-    return twiml.render(actions, locale=state.locale, turn=state.turn_count)
+    return render(actions, locale=state.locale, turn=state.turn_count)
 
 
 @bp.post("/gather")
@@ -92,7 +114,33 @@ def gather() -> str:
     except UnknownCall:
         log.warning("call %s: unknown or expired CallSid at /voice/gather, transferring", call_sid)
         return fault_reply(call_sid, reason="unknown_call")
-    return twiml.render(actions, locale=state.locale, turn=state.turn_count)
+    return render(actions, locale=state.locale, turn=state.turn_count)
+
+
+@bp.post("/after-stream")
+@voice_webhook
+def after_stream() -> str:
+    """The <Connect action>: the stream closed, so carry out what the dialog decided (transfer or goodbye)."""
+    call_sid = request.form["CallSid"]
+    state = conversations().store.load_state(call_sid)
+    if state is not None and state.outcome == "transfer" and state.queue:
+        return twiml.render([Transfer(state.queue, tuple(state.skills), state.transfer_reason or "intent")],
+                            locale=state.locale)
+    if state is not None and state.step == "done":
+        return twiml.render([Hangup()], locale=state.locale)
+    log.error("call %s: stream ended without a decision, transferring", call_sid)
+    return fault_reply(call_sid, reason="stream_ended")
+
+
+@bp.get("/audio/<key>.wav")
+def audio(key: str):
+    """Rendered prompts for <Play> (Twilio fetches them). Keys are content hashes."""
+    if not key.isalnum():
+        abort(404)
+    path = current_app.extensions["ivr.speech"].prompts.path(key)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype="audio/wav", max_age=86400)
 
 
 @bp.post("/wait")

@@ -6,8 +6,7 @@ import xml.etree.ElementTree as ET
 import fakeredis
 import pytest
 
-from ivr import create_app
-from tests.conftest import TwilioHelper
+from tests.conftest import TwilioHelper, make_app
 
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
         "CallStatus": "ringing", "Direction": "inbound"}
@@ -88,8 +87,7 @@ def test_signature_for_another_token_or_tampered_params_is_rejected(client):
 def test_public_url_behind_a_proxy_is_used_for_signatures(settings, redis_client, clock):
     from dataclasses import replace
 
-    app = create_app({"IVR_SETTINGS": replace(settings, public_url="https://ivr.example.com"),
-                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+    app = make_app(replace(settings, public_url="https://ivr.example.com"), redis_client, clock)
     proxied = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
     assert proxied.post("/voice/incoming", CALL).status_code == 200
     assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
@@ -98,8 +96,7 @@ def test_public_url_behind_a_proxy_is_used_for_signatures(settings, redis_client
 def test_no_auth_token_configured_rejects_everything(settings, redis_client, clock, caplog):
     from dataclasses import replace
 
-    app = create_app({"IVR_SETTINGS": replace(settings, twilio_auth_token=""), "REDIS_CLIENT": redis_client,
-                      "IVR_CLOCK": clock})
+    app = make_app(replace(settings, twilio_auth_token=""), redis_client, clock)
     with caplog.at_level(logging.ERROR):
         assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
     assert "no Twilio auth token" in caplog.text
@@ -134,8 +131,7 @@ def test_unknown_or_expired_call_sid_is_transferred_to_the_default_queue(twilio,
 
 def test_store_failure_mid_call_sends_the_caller_to_a_human(settings, clock, caplog):
     server = fakeredis.FakeServer()
-    app = create_app({"IVR_SETTINGS": settings, "REDIS_CLIENT": fakeredis.FakeRedis(server=server,
-                      decode_responses=True), "IVR_CLOCK": clock})
+    app = make_app(settings, fakeredis.FakeRedis(server=server, decode_responses=True), clock)
     helper = TwilioHelper(app.test_client())
     helper.post("/voice/incoming", CALL)
     server.connected = False  # Redis goes away
@@ -197,8 +193,7 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
     from dataclasses import replace
 
     shutil.copytree(grammar_dir, tmp_path / "grammars")
-    app = create_app({"IVR_SETTINGS": replace(settings, grammar_dir=str(tmp_path / "grammars")),
-                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock})
+    app = make_app(replace(settings, grammar_dir=str(tmp_path / "grammars")), redis_client, clock)
     catalog = app.extensions["ivr.conversations"].catalog
     path = tmp_path / "grammars" / "en-US" / "hotline.yaml"
     path.write_text(path.read_text().replace("max_retries: 2", "max_retries: lots"))

@@ -1,0 +1,96 @@
+"""Prompt audio: pyttsx3 renders, cached on disk as 8 kHz audio keyed by (text, voice, rate, locale).
+Grammar prompts are rendered ahead when a grammar loads; dynamic ones on demand, within a timeout."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ivr.speech.audio import RATE, pcm_to_ulaw, read_wav, resample, write_wav
+
+log = logging.getLogger(__name__)
+VOICES = {"en": "en-us", "de": "de"}
+
+
+class Renderer(Protocol):
+    def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]: ...
+
+
+class Pyttsx3Renderer:
+    """espeak-ng through pyttsx3, one child process per prompt, killed after `timeout_s`."""
+
+    def __init__(self, timeout_s: float = 10.0):
+        self.timeout_s = timeout_s
+
+    def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "prompt.wav"
+            subprocess.run([sys.executable, "-m", "ivr.speech.render", voice, str(rate), str(out)], input=text,
+                           text=True, timeout=self.timeout_s, check=True, capture_output=True)
+            return read_wav(out)
+
+
+class ToneRenderer:
+    """Test double: a 440 Hz tone, 50 ms per character, so prompts have real, distinguishable audio."""
+
+    def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
+        n = int(RATE * 0.05 * max(1, len(text)))
+        return (np.sin(np.arange(n) * 2 * np.pi * 440 / RATE) * 8000).astype(np.int16), RATE
+
+
+class PromptAudio:
+    """Rendered prompts on disk: `<key>.wav` (PCM16 8 kHz, served for <Play>) and μ-law bytes for streams."""
+
+    def __init__(self, cache_dir: str | Path, renderer: Renderer, *, rate: int = 165):
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.renderer = renderer
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
+
+    def key(self, text: str, locale: str) -> str:
+        voice = VOICES.get(locale[:2], "en-us")
+        return hashlib.sha1(f"{text}\x00{voice}\x00{self.rate}\x00{locale}".encode()).hexdigest()[:24]
+
+    def path(self, key: str) -> Path:
+        return self.cache_dir / f"{key}.wav"
+
+    def cached(self, text: str, locale: str) -> Path | None:
+        path = self.path(self.key(text, locale))
+        return path if path.exists() else None
+
+    def ensure(self, text: str, locale: str) -> Path:
+        """The prompt's WAV, rendering it now when it is not cached. Raises when rendering fails."""
+        path = self.path(self.key(text, locale))
+        if not path.exists():
+            samples, rate = self.renderer.render(text, voice=VOICES.get(locale[:2], "en-us"), rate=self.rate)
+            partial = path.with_suffix(f".{threading.get_ident()}.tmp")
+            write_wav(partial, resample(samples, rate))
+            partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+        return path
+
+    def ulaw(self, text: str, locale: str) -> bytes:
+        """8 kHz μ-law bytes of the prompt, for Media Streams."""
+        samples, _ = read_wav(self.ensure(text, locale))
+        return pcm_to_ulaw(samples)
+
+    def prerender(self, texts: Iterable[str], locale: str) -> None:
+        """Render prompts in the background so the first caller does not wait for them."""
+        for text in dict.fromkeys(texts):
+            self._pool.submit(self._quietly, text, locale)
+
+    def _quietly(self, text: str, locale: str) -> None:
+        try:
+            self.ensure(text, locale)
+        except Exception as exc:
+            log.warning("prompt not pre-rendered (%s): %r", exc, text[:60])
