@@ -119,13 +119,18 @@ class TwilioSimulator:
             body = self.post(record, *next_request)
         else:
             record.ended = "too many steps"
+        self.hang_up(record, base)
+        return record
+
+    def hang_up(self, record: CallRecord, base: dict) -> None:
+        """The final status callback; then, for a transferred call, what the agent's screen would show."""
         self.post(record, "/voice/status", {**base, "CallStatus": "completed", "CallDuration": "60"})
         if record.queue and self.api_token:
             status, context = self.transport.get_json(
-                urljoin(self.base_url, f"/api/calls/{call_sid}/context"), {"Authorization": f"Bearer {self.api_token}"}
+                urljoin(self.base_url, f"/api/calls/{record.call_sid}/context"),
+                {"Authorization": f"Bearer {self.api_token}"},
             )
             record.context = context if status == 200 else None
-        return record
 
     def hear(self, record: CallRecord, text: str) -> None:
         record.heard.append(text)

@@ -37,12 +37,16 @@ def upgrade_is_signed() -> bool:
 def init_app(app: Flask) -> None:
     sock = Sock(app)
 
+    @app.before_request
+    def refuse_unsigned_upgrade() -> None:
+        """Checked before the WebSocket handshake, so an unsigned client never gets a socket."""
+        if request.path == "/media" and not upgrade_is_signed():
+            log.warning("403 /media from %s: missing or invalid X-Twilio-Signature on the upgrade", request.remote_addr)
+            abort(403)
+
     @sock.route("/media")
     def media(ws) -> None:
         """One call's Media Stream: JSON text frames in, media/mark/clear out."""
-        if not upgrade_is_signed():
-            log.warning("403 /media from %s: missing or invalid X-Twilio-Signature on the upgrade", request.remote_addr)
-            abort(403)
         speech = current_app.extensions["ivr.speech"]
         conversations = current_app.extensions["ivr.conversations"]
         lock = threading.Lock()

@@ -1,0 +1,189 @@
+"""Stream mode end to end: the real app on a socket, driven over the WebSocket by the Media Streams simulator,
+with a scripted recogniser that returns text at the end of each utterance of real audio."""
+import base64
+from dataclasses import replace
+
+import pytest
+import simple_websocket
+
+from ivr.simulator import TwilioSimulator
+from ivr.speech.audio import SILENCE, frames
+from ivr.speech.recognizer import ScriptedRecognizer
+from ivr.speech.tts import PromptAudio, ToneRenderer
+from ivr.stream_simulator import LiveServer, StreamCaller, StreamTurn, silence, tone_speech
+from ivr.telephony.stream import MediaSession
+from tests.conftest import API_TOKEN, AUTH_TOKEN, make_app
+
+EVAL = __import__("ivr.nlu.datasets", fromlist=["DEFAULT_EVAL_DIR"]).DEFAULT_EVAL_DIR
+SPEECH_WAV = EVAL / "speechrecognition_test_audio" / "english.wav"
+
+
+@pytest.fixture
+def heard_texts():
+    return []
+
+
+@pytest.fixture
+def stream_app(settings, redis_client, clock, heard_texts):
+    """Stream mode; each call's recogniser returns the texts the test put in `heard_texts`."""
+    factory = lambda locale: ScriptedRecognizer(heard_texts)  # noqa: E731
+    return make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+                    IVR_RECOGNIZER_FACTORY=factory, IVR_PACED=False)
+
+
+@pytest.fixture
+def live(stream_app):
+    with LiveServer(stream_app) as server:
+        yield server
+
+
+def call(live, turns, **kwargs):
+    from ivr.simulator import HttpTransport
+
+    simulator = TwilioSimulator(HttpTransport(), auth_token=AUTH_TOKEN, base_url=live.url, api_token=API_TOKEN)
+    return StreamCaller(simulator, live.url, turns).run(**kwargs)
+
+
+def speech(seconds=1.0):
+    return StreamTurn(audio=tone_speech(seconds))
+
+
+def test_incoming_answers_with_a_bidirectional_stream(stream_app):
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper
+
+    root = ET.fromstring(TwilioHelper(stream_app.test_client()).post("/voice/incoming?locale=de-DE", {
+        "CallSid": "CA1", "From": "+4930123"}).get_data(as_text=True))
+    stream = root.find("./Connect/Stream")
+    assert root.find("./Connect").get("action") == "/voice/after-stream"
+    assert stream.get("url") == "ws://localhost/media"
+    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"caller": "+4930123",
+                                                                                      "locale": "de-DE"}
+
+
+def test_real_audio_call_reaches_the_queue_with_context(live, heard_texts, tmp_path):
+    heard_texts.append("my internet keeps dropping out")
+    record = call(live, [StreamTurn.from_wav(SPEECH_WAV)])
+    assert record.queue == "tech_support" and record.ended == "bridged to agent"
+    assert record.context["intent"] == "internet_down"
+    assert record.context["transcript"][1]["text"] == "my internet keeps dropping out"
+    assert record.marks_echoed >= 2 and len(record.played) > 8000  # greeting and transfer prompt were heard
+    record.save(tmp_path / "heard.wav")
+    assert (tmp_path / "heard.wav").stat().st_size > 16000
+
+
+def test_dtmf_on_the_stream_is_handled_like_speech(live):
+    record = call(live, [StreamTurn(dtmf="3")])
+    assert record.queue == "tech_support" and record.context["intent"] == "internet_down"
+
+
+def test_zero_on_the_stream_reaches_an_agent(live):
+    record = call(live, [StreamTurn(dtmf="0")])
+    assert record.queue == "general" and record.context["agent_requested"] is True
+
+
+def test_no_input_timeouts_reprompt_then_transfer(live):
+    record = call(live, [silence(6), silence(6), silence(6)])
+    assert record.queue == "general" and record.context["reason"] == "no_input"
+    assert record.context["retries"] == 3
+
+
+def test_self_service_over_the_stream_then_goodbye(live, heard_texts):
+    heard_texts.extend(["what's my balance", "one two three four five six seven eight", "no"])
+    record = call(live, [speech(), speech(2.0), speech(0.5)])
+    assert record.queue is None and record.ended == "hangup"
+
+
+def test_barge_in_clears_the_prompt_and_the_answer_is_used(live, heard_texts):
+    heard_texts.extend(["what's the weather like", "my internet is down"])
+    record = call(live, [speech(), StreamTurn(audio=tone_speech(1.0), barge_in_ms=400)])
+    assert record.clears == 1
+    assert record.queue == "tech_support"
+
+
+def test_unsigned_websocket_upgrade_is_refused(live):
+    with pytest.raises(simple_websocket.ConnectionError):
+        simple_websocket.Client.connect(live.url.replace("http", "ws") + "/media")
+
+
+def test_recogniser_crash_mid_call_ends_at_a_human(settings, redis_client, clock):
+    class Broken(ScriptedRecognizer):
+        def feed(self, pcm):
+            raise RuntimeError("decoder died")
+
+    app = make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+                   IVR_RECOGNIZER_FACTORY=lambda locale: Broken(), IVR_PACED=False)
+    with LiveServer(app) as server:
+        record = call(server, [speech()])
+    assert record.queue == "general" and record.context["reason"] == "speech_fault"
+
+
+# --- the session on its own: exact frame timing of barge-in ------------------------------------------------
+
+
+class Recorder:
+    def __init__(self):
+        self.sent = []
+        self.closed = False
+
+    def send(self, message):
+        self.sent.append(message)
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def session(app, tmp_path, heard_texts):
+    recorder = Recorder()
+    prompts = PromptAudio(tmp_path / "prompts", ToneRenderer())
+    media = MediaSession(app.extensions["ivr.conversations"], prompts, lambda locale: ScriptedRecognizer(heard_texts),
+                         recorder.send, recorder.close, paced=False)
+    media.handle({"event": "start", "start": {"streamSid": "MZ1", "callSid": "CAs", "customParameters": {}}})
+    return media, recorder
+
+
+def feed(media, payload: bytes):
+    media.handle({"event": "media", "media": {"track": "inbound", "payload": base64.b64encode(payload).decode()}})
+
+
+def ack_marks(media, recorder):
+    for message in list(recorder.sent):
+        if message["event"] == "mark":
+            media.handle({"event": "mark", "mark": {"name": message["mark"]["name"]}})
+
+
+def test_clear_is_sent_on_the_frame_speech_is_detected(session, heard_texts):
+    media, recorder = session
+    heard_texts.append("what's the weather like")
+    ack_marks_when_sent(media, recorder, 1)
+    for frame in frames(tone_speech(1.0)) + [SILENCE] * 60:  # a no-match turn: the reprompt is interruptible
+        feed(media, frame)
+    assert [e for e, _ in media.events].count("utterance") == 1
+    speech_start = media.frame + 1
+    for i, frame in enumerate(frames(tone_speech(0.5))):
+        feed(media, frame)
+        if any(m["event"] == "clear" for m in recorder.sent):
+            break
+    detected = media.vad.onset  # frames of speech the gate needs
+    assert i + 1 == detected, "clear must go out on the frame the VAD detects speech"
+    assert [e for e, f in media.events if e == "clear"] == ["clear"]
+    assert dict((e, f) for e, f in media.events)["clear"] == speech_start + detected - 1
+
+
+def test_speech_during_the_disclosure_does_not_interrupt_it(session):
+    media, recorder = session
+    for frame in frames(tone_speech(1.0)):
+        feed(media, frame)
+    assert not any(m["event"] == "clear" for m in recorder.sent)
+
+
+def ack_marks_when_sent(media, recorder, count):
+    """Wait for the player thread to hand over `count` marks (it runs unpaced), then play them back."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while sum(m["event"] == "mark" for m in recorder.sent) < count and time.monotonic() < deadline:
+        time.sleep(0.001)
+    ack_marks(media, recorder)
