@@ -1,10 +1,10 @@
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
-from ivr.speech.audio import (SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm,
-                              wav_to_ulaw)
+from ivr.speech.audio import SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm, wav_to_ulaw
 from ivr.speech.tts import PromptAudio, Pyttsx3Renderer, ToneRenderer
 from ivr.stream_simulator import tone_speech
 from tests.telephony.test_stream import EVAL
@@ -48,7 +48,7 @@ def test_pyttsx3_renders_real_speech_and_caches_it(tmp_path):
 
 def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
     prompts = PromptAudio(tmp_path, Pyttsx3Renderer(timeout_s=0.001))
-    with pytest.raises(Exception):
+    with pytest.raises(subprocess.TimeoutExpired):
         prompts.ensure("This will not finish in a millisecond.", "en-US")
 
 
