@@ -49,6 +49,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     from ivr.simulator import ConversationScript, HttpTransport, TwilioSimulator, keyboard_caller
 
     settings = Settings.from_env()
+    if args.stream:
+        return stream_call(args, settings)
     script = ConversationScript.load(args.script) if args.script else None
     if args.url:
         simulator = TwilioSimulator(HttpTransport(), auth_token=settings.twilio_auth_token, base_url=args.url,
@@ -68,6 +70,56 @@ def cmd_call(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"FAIL: {problem}")
     return 1 if problems else 0
+
+
+def stream_call(args: argparse.Namespace, settings: Settings) -> int:
+    """A call over Media Streams: each --audio WAV is one caller turn (`dtmf:123` keys digits instead)."""
+    from contextlib import nullcontext
+
+    from ivr import create_app
+    from ivr.simulator import HttpTransport, TwilioSimulator
+    from ivr.speech.recognizer import ScriptedRecognizer
+    from ivr.stream_simulator import LiveServer, StreamCaller, StreamTurn
+
+    turns = [StreamTurn(dtmf=a[5:]) if a.startswith("dtmf:") else StreamTurn.from_wav(a) for a in args.audio]
+    server: LiveServer | nullcontext = nullcontext()
+    url = args.url
+    if not url:
+        settings = dataclasses.replace(settings, speech_mode="stream",
+                                       twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+                                       api_token=settings.api_token or secrets.token_hex(16))
+        config: dict = {"IVR_SETTINGS": settings}
+        if not settings.vosk_model:
+            print("[no IVR_VOSK_MODEL: a scripted recogniser hears the --say texts for the audio turns]")
+            config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(args.say)
+        live = LiveServer(create_app(config))
+        server, url = live, live.url
+    with server:
+        simulator = TwilioSimulator(HttpTransport(), auth_token=settings.twilio_auth_token, base_url=url,
+                                    api_token=settings.api_token, echo=print)
+        record = StreamCaller(simulator, url, turns, realtime=args.realtime).run(locale=args.locale)
+    print(f"[call ended: {record.ended}; queue: {record.queue}; marks {record.marks_echoed}; clears {record.clears}]")
+    if args.record:
+        record.save(args.record)
+        print(f"[what the caller heard: {args.record}]")
+    if record.context:
+        print(f"[context: intent {record.context['intent']}, summary: {record.context['summary']}]")
+    return 0
+
+
+def cmd_models_download(args: argparse.Namespace) -> int:
+    from ivr.speech.models import download
+
+    path, digest = download(args.language, Path(args.target), sha256=args.sha256)
+    print(f"sha256 {digest}\nmodel ready: export IVR_VOSK_MODEL={path}")
+    return 0
+
+
+def cmd_bench_latency(args: argparse.Namespace) -> int:
+    from ivr.bench_latency import run
+
+    run(calls=args.calls)
+    return 0
 
 
 def cmd_grammar_check(args: argparse.Namespace) -> int:
@@ -132,7 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:5000")
     call.add_argument("--script", help="conversation script (YAML); without it, type the caller's words")
     call.add_argument("--locale", help="hotline locale, e.g. de-DE")
+    call.add_argument("--stream", action="store_true", help="Media Streams instead of webhooks (on-prem speech)")
+    call.add_argument("--audio", action="append", default=[], help="stream mode: a WAV per caller turn, or dtmf:123")
+    call.add_argument("--say", action="append", default=[], help="stream mode without a model: what is heard")
+    call.add_argument("--record", help="stream mode: save what the caller heard to this WAV")
+    call.add_argument("--realtime", action="store_true", help="stream mode: pace caller audio at 20 ms per frame")
     call.set_defaults(func=cmd_call)
+    models = sub.add_parser("models", help="speech models")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    fetch = models_sub.add_parser("download", help="download an official small Vosk model (checksum pinned)")
+    fetch.add_argument("language", choices=["en-us", "de-de"])
+    fetch.add_argument("--target", default="models")
+    fetch.add_argument("--sha256", help="refuse the archive unless it has this digest")
+    fetch.set_defaults(func=cmd_models_download)
     grammar = sub.add_parser("grammar", help="grammar tools")
     grammar_sub = grammar.add_subparsers(dest="grammar_command", required=True)
     check = grammar_sub.add_parser("check", help="validate grammar files; non-zero exit on errors")
@@ -149,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
     nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
     nlu.set_defaults(func=cmd_bench_nlu)
+    latency = bench_sub.add_parser("latency", help="stream calls in real time: reply and barge-in latency, CPU, RSS")
+    latency.add_argument("--calls", type=int, default=20)
+    latency.set_defaults(func=cmd_bench_latency)
     return parser
 
 

@@ -199,17 +199,17 @@ class StreamCaller:
         if self.speaking or not self.turns:
             return
         turn = self.turns[0]
-        prompt_playing = any(kind == "audio" for kind, _ in self.playback)
-        if turn.barge_in_ms is not None:
-            ready = prompt_playing and self.prompt_frames * 20 >= turn.barge_in_ms
+        if turn.barge_in_ms is not None:  # a prompt is playing: audio heard since the last mark
+            ready = self.prompt_frames * 20 >= turn.barge_in_ms
         else:
             ready = self.heard_since_turn and not self.playback
         if not ready:
             return
         self.turns.popleft()
         self.heard_since_turn = False
-        if turn.barge_in_ms is not None:
-            self.barge_started = (time.monotonic(), self.sent)
+        if turn.barge_in_ms is not None:  # measured from where the recording's speech begins
+            onset = speech_onset(turn.audio)
+            self.barge_started = (time.monotonic() + onset * 0.02 * self.realtime, self.sent + onset)
         if turn.dtmf:
             for digit in turn.dtmf:
                 ws.send(json.dumps({"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track",
@@ -217,6 +217,17 @@ class StreamCaller:
             self.last_speech_at = time.monotonic()
         else:
             self.speaking.extend(frames(turn.audio))
+
+
+def speech_onset(ulaw: bytes) -> int:
+    """Index of the first 20 ms frame of speech in a recording (its leading silence skipped)."""
+    from ivr.speech.audio import VoiceActivity
+
+    vad = VoiceActivity()
+    for index, frame in enumerate(frames(ulaw)):
+        if vad.update(ulaw_to_pcm(frame)):
+            return max(0, index - vad.onset + 1)
+    return 0
 
 
 def silence(seconds: float) -> StreamTurn:

@@ -34,9 +34,16 @@ class Pyttsx3Renderer:
     def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "prompt.wav"
-            subprocess.run([sys.executable, "-m", "ivr.speech.render", voice, str(rate), str(out)], input=text,
-                           text=True, timeout=self.timeout_s, check=True, capture_output=True)
-            return read_wav(out)
+            pyttsx3 = [sys.executable, "-m", "ivr.speech.render", voice, str(rate), str(out)]
+            # pyttsx3's espeak driver sometimes exits before writing the file under load; the same engine
+            # through its own command line is the fallback.
+            espeak = ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), "--stdin"]
+            for command in (pyttsx3, espeak):
+                subprocess.run(command, input=text, text=True, timeout=self.timeout_s, check=True,
+                               capture_output=True)
+                if out.exists() and out.stat().st_size > 44:
+                    return read_wav(out)
+            raise RuntimeError(f"espeak-ng produced no audio for {text[:40]!r}")
 
 
 class ToneRenderer:
@@ -56,7 +63,7 @@ class PromptAudio:
         self.renderer = renderer
         self.rate = rate
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tts")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")  # espeak-ng is flaky in parallel
 
     def key(self, text: str, locale: str) -> str:
         voice = VOICES.get(locale[:2], "en-us")

@@ -1,0 +1,106 @@
+"""`ivr bench latency`: simulated calls through the real app and WebSocket, paced in real time like Twilio.
+Prints webhook round trips, end of caller audio → first reply frame, barge-in → `clear`, CPU per call and
+RSS with 1 and N concurrent calls. The single call is the baseline the concurrent run is compared with."""
+from __future__ import annotations
+
+import dataclasses
+import resource
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ivr.config import Settings
+from ivr.nlu.datasets import DEFAULT_EVAL_DIR
+from ivr.simulator import HttpTransport, TwilioSimulator
+from ivr.speech.recognizer import ScriptedRecognizer
+from ivr.stream_simulator import LiveServer, StreamCaller, StreamRecord, StreamTurn
+
+TOKEN = "bench-token"
+SCRIPT = ["what's the weather like", "my internet keeps dropping out"]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def build_app(audio_dir: str):
+    from ivr import create_app
+
+    settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN,
+                                   audio_dir=audio_dir, speech_mode="stream")
+    config: dict = {"IVR_SETTINGS": settings}
+    if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
+        config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(SCRIPT)
+    app = create_app(config)
+    app.extensions["ivr.speech"].prompts._pool.shutdown(wait=True)  # prompts pre-rendered before timing
+    return app
+
+
+def one_call(url: str, speech: StreamTurn, results: list[StreamRecord]) -> None:
+    simulator = TwilioSimulator(HttpTransport(), auth_token=TOKEN, base_url=url, api_token=TOKEN)
+    barge = dataclasses.replace(speech, barge_in_ms=600)
+    results.append(StreamCaller(simulator, url, [speech, barge], realtime=True).run())
+
+
+def concurrent_calls(url: str, speech: StreamTurn, count: int) -> tuple[list[StreamRecord], float, float, float]:
+    """Run `count` calls at once; return records, wall seconds, CPU seconds and peak RSS seen."""
+    results: list[StreamRecord] = []
+    threads = [threading.Thread(target=one_call, args=(url, speech, results)) for _ in range(count)]
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    peak = rss_mb()
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        peak = max(peak, rss_mb())
+        time.sleep(0.2)
+    return results, time.monotonic() - wall0, time.process_time() - cpu0, peak
+
+
+def webhook_round_trips(url: str, n: int = 200) -> list[float]:
+    simulator = TwilioSimulator(HttpTransport(), auth_token=TOKEN, base_url=url)
+    from ivr.simulator import CallRecord
+
+    record = CallRecord("CAbench")
+    timings = []
+    for i in range(n):
+        start = time.perf_counter()
+        simulator.post(record, "/voice/wait?queue=general", {"CallSid": f"CA{i}", "QueuePosition": "2"})
+        timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
+def run(*, calls: int = 20, out=print) -> None:
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    speech = StreamTurn.from_wav(DEFAULT_EVAL_DIR / "speechrecognition_test_audio" / "english.wav")
+    with tempfile.TemporaryDirectory() as audio_dir:
+        app = build_app(audio_dir)
+        with LiveServer(app) as server:
+            hooks = webhook_round_trips(server.url)
+            out(f"webhook round trip (HTTP, signed)       p50 {pct(hooks, 50):7.1f} ms   p99 {pct(hooks, 99):7.1f} ms")
+            out("(the client's own time to send a caller frame is inside these figures; the clients run in this "
+                "process)")
+            for count in (1, calls):
+                records, wall, cpu, peak = concurrent_calls(server.url, speech, count)
+                replies = [x for r in records for x in r.reply_latency_ms]
+                clears = [x for r in records for x in r.clear_latency_ms]
+                done = sum(r.queue == "tech_support" for r in records)
+                out(f"{count:3d} concurrent: {done}/{count} calls reached the queue in {wall:5.1f} s")
+                out(f"    end of caller audio → first reply frame  p50 {pct(replies, 50):6.0f} ms  "
+                    f"p95 {pct(replies, 95):6.0f} ms  (endpointing silence included)")
+                out(f"    barge-in speech onset → clear            p50 {pct(clears, 50):6.0f} ms  "
+                    f"p95 {pct(clears, 95):6.0f} ms")
+                out(f"    CPU {cpu / count:5.2f} s per call ({100 * cpu / wall / count:4.1f}% of a core per call, "
+                    f"clients included); RSS peak {peak:5.0f} MB")
+    out(f"max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
