@@ -124,7 +124,7 @@ class StreamCaller:
             while self.sent < self.max_frames and self.tick(ws, stream_sid, record):
                 if self.realtime:
                     time.sleep(max(0.0, started + self.sent * 0.02 - time.monotonic()))
-        except simple_websocket.ConnectionClosed:
+        except (simple_websocket.ConnectionClosed, OSError):  # the service closed the stream
             pass
         if ws.connected:
             ws.send(json.dumps({"event": "stop", "streamSid": stream_sid, "stop": {"callSid": call_sid}}))

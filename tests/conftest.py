@@ -14,10 +14,12 @@ from twilio.request_validator import RequestValidator
 from ivr import create_app
 from ivr.config import ROOT, Settings
 from ivr.nlu import Understanding, load_grammar
+from ivr.nlu.datasets import DEFAULT_EVAL_DIR as EVAL
 from ivr.nlu.encoder import load_encoder
 from ivr.simulator import FlaskTransport, TwilioSimulator
 from ivr.speech.tts import ToneRenderer
 
+requires_eval = pytest.mark.skipif(not EVAL.exists(), reason=f"public evaluation data not at {EVAL}")
 AUTH_TOKEN = "test-auth-token"
 API_TOKEN = "test-api-token"
 # A Wednesday at 10:00 in New York: every shipped queue is open.

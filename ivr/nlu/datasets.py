@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ivr.config import ROOT
 
-DEFAULT_EVAL_DIR = ROOT.parent / "shared" / "eval"
+DEFAULT_EVAL_DIR = Path(os.environ.get("IVR_EVAL_DIR") or ROOT.parent / "shared" / "eval")
 OOS = "oos"
 
 

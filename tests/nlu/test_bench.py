@@ -11,8 +11,9 @@ from ivr.cli import main
 from ivr.nlu.bench import corrupt, run
 from ivr.nlu.datasets import DEFAULT_EVAL_DIR, banking77, clinc150, few_shot, xsid
 from ivr.nlu.evaluation import expected_calibration_error, oos_at_operating_point, per_intent_report
+from tests.conftest import requires_eval
 
-pytestmark = pytest.mark.skipif(not DEFAULT_EVAL_DIR.exists(), reason="../shared/eval not present")
+pytestmark = requires_eval
 
 
 @pytest.fixture

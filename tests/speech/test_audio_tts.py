@@ -7,7 +7,7 @@ import pytest
 from ivr.speech.audio import SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm, wav_to_ulaw
 from ivr.speech.tts import PromptAudio, Pyttsx3Renderer, ToneRenderer
 from ivr.stream_simulator import tone_speech
-from tests.telephony.test_stream import EVAL
+from tests.conftest import EVAL, requires_eval
 
 
 def test_ulaw_round_trip_keeps_telephone_quality():
@@ -18,12 +18,14 @@ def test_ulaw_round_trip_keeps_telephone_quality():
     assert ulaw_to_pcm(SILENCE).tolist() == [0] * 160
 
 
+@requires_eval
 def test_real_recording_becomes_20ms_ulaw_frames():
     ulaw = wav_to_ulaw(EVAL / "speechrecognition_test_audio" / "english.wav")  # 44.1 kHz stereo source
     chunks = frames(ulaw)
     assert all(len(c) == 160 for c in chunks) and abs(len(chunks) * 0.02 - 2.745) < 0.03
 
 
+@requires_eval
 def test_vad_ignores_silence_and_finds_real_speech():
     vad = VoiceActivity()
     assert not any(vad.update(ulaw_to_pcm(f)) for f in [SILENCE] * 50)

