@@ -65,7 +65,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     if record.context:
         import json
 
-        print(json.dumps({k: record.context[k] for k in ("intent", "confidence", "slots", "summary")}, indent=2))
+        print(json.dumps(record.context, indent=2, ensure_ascii=False))
     problems = script.failures(record) if script else []
     for problem in problems:
         print(f"FAIL: {problem}")

@@ -157,6 +157,9 @@ class TwilioSimulator:
                     return verb.get("action", ""), params
             elif verb.tag == "Redirect":
                 return verb.text or "", dict(base)
+            elif verb.tag == "Dial":
+                self.dial(record, verb, base)
+                return None
             elif verb.tag == "Enqueue":
                 self.enqueue(record, verb, base)
                 return None
@@ -165,6 +168,17 @@ class TwilioSimulator:
                 return None
         record.ended = record.ended or "end of TwiML"
         return None
+
+    def dial(self, record: CallRecord, verb: ET.Element, base: dict) -> None:
+        """<Dial>: the called party answers; a noun's `url` (whisper) is fetched for their leg first."""
+        for noun in verb:
+            self.echo(f"[dialing {noun.tag} {(noun.text or '').strip()}]")
+            if noun.get("url"):
+                agent_leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-dial"}
+                whisper = self.post(record, noun.get("url", ""), agent_leg)
+                record.whisper = " ".join(s.text or "" for s in ET.fromstring(whisper).iter("Say"))
+                self.echo(f"[callee hears] {record.whisper}")
+        record.ended = "dialed"
 
     def enqueue(self, record: CallRecord, verb: ET.Element, base: dict) -> None:
         """Wait in the queue (one hold announcement), then an agent answers and hears the whisper."""

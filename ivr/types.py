@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+ListenKind = Literal["intent", "yes_no", "choice", "digits"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,11 @@ class Say:
 class Listen:
     """Wait for the caller. `expect` tells the recogniser which grammar applies: intent, yes_no, digits, choice."""
 
-    expect: str
+    expect: ListenKind
     hints: tuple[str, ...] = ()
     max_digits: int = 1
-    timeout_s: int = 5
+    timeout_s: int = 5  # no input
+    end_silence_ms: int = 800  # trailing silence that ends the caller's turn (stream mode)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ivr.nlu import Understanding
 from ivr.nlu.grammar import AGENT_INTENT
 from ivr.nlu.slots import parse_digits, parse_yes_no
 from ivr.routing.hours import is_open
-from ivr.types import Action, Hangup, Listen, Say, Transfer, Turn, Utterance
+from ivr.types import Action, Hangup, Listen, ListenKind, Say, Transfer, Turn, Utterance
 
 log = logging.getLogger(__name__)
 YES_NO_HINTS = ("yes", "no", "ja", "nein")
@@ -38,24 +38,31 @@ class _Turn:
         self.actions: list[Action] = []
 
     # -- output helpers ------------------------------------------------------------------------------
-    def say(self, text: str, *, barge_in: bool = True) -> None:
+    def say(self, text: str) -> None:
+        protected = [getattr(self.prompts, name) for name in self.grammar.uninterruptible]
+        barge_in = not any(text == p or (isinstance(p, list) and text in p) for p in protected)
         self.actions.append(Say(text, barge_in=barge_in))
         self.state.turns.append(Turn("ivr", text, self.env.now))
 
     def listen(self) -> None:
         step = self.state.step
         if step == "intent":
-            self.actions.append(Listen("intent", hints=self.env.understanding.hints()))
+            self.expect("intent", hints=self.env.understanding.hints())
         elif step in ("confirm", "anything_else"):
-            self.actions.append(Listen("yes_no", hints=YES_NO_HINTS))
+            self.expect("yes_no", hints=YES_NO_HINTS)
         elif step == "disambiguate":
-            labels = tuple(self.grammar.intents[c].label for c in self.state.choices)
-            self.actions.append(Listen("choice", hints=labels))
+            self.expect("choice", hints=tuple(self.grammar.intents[c].label for c in self.state.choices))
         elif step == "slot":
             slot = self.grammar.slots[self.state.pending_slot or ""]
-            self.actions.append(Listen("digits", max_digits=slot.length or slot.max_length or 20, timeout_s=8))
+            self.expect("digits", max_digits=slot.length or slot.max_length or 20)
         elif step == "callback":
-            self.actions.append(Listen("digits", max_digits=15, timeout_s=8))
+            self.expect("digits", max_digits=15)
+
+    def expect(self, kind: ListenKind, *, hints: tuple[str, ...] = (), max_digits: int = 1) -> None:
+        timing = self.grammar.timing
+        self.actions.append(Listen(kind, hints=hints, max_digits=max_digits,
+                                   timeout_s=getattr(timing.no_input_s, kind),
+                                   end_silence_ms=getattr(timing.end_silence_ms, kind)))
 
     def goto(self, step: str) -> None:
         self.state.step = step
@@ -63,7 +70,7 @@ class _Turn:
 
     # -- the policy ----------------------------------------------------------------------------------
     def start(self) -> list[Action]:
-        self.say(self.prompts.greeting, barge_in=False)  # the AI disclosure is always heard in full
+        self.say(self.prompts.greeting)  # carries the AI disclosure: uninterruptible by default
         self.listen()
         return self.actions
 

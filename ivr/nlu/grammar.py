@@ -74,6 +74,29 @@ class Thresholds(_Strict):
     disambiguate_margin: float = Field(default=0.12, ge=0, le=1)
 
 
+class NoInput(_Strict):
+    """Seconds to wait for the caller to start, per kind of question."""
+
+    intent: int = Field(default=5, ge=1, le=30)
+    yes_no: int = Field(default=5, ge=1, le=30)
+    choice: int = Field(default=5, ge=1, le=30)
+    digits: int = Field(default=8, ge=1, le=30)
+
+
+class EndSilence(_Strict):
+    """Milliseconds of trailing silence that end the caller's turn (stream mode), per kind of question."""
+
+    intent: int = Field(default=800, ge=200, le=5000)
+    yes_no: int = Field(default=600, ge=200, le=5000)
+    choice: int = Field(default=700, ge=200, le=5000)
+    digits: int = Field(default=1200, ge=200, le=5000)
+
+
+class Timing(_Strict):
+    no_input_s: NoInput = NoInput()
+    end_silence_ms: EndSilence = EndSilence()
+
+
 class Prompts(_Strict):
     greeting: str
     no_input: list[str] = Field(min_length=1)
@@ -102,6 +125,8 @@ class Grammar(_Strict):
     max_retries: int = Field(default=2, ge=0, le=5)
     agent_words: list[str] = Field(min_length=1)
     thresholds: Thresholds = Thresholds()
+    timing: Timing = Timing()
+    uninterruptible: list[str] = ["greeting"]  # prompts callers cannot barge into (e.g. the legal disclosure)
     prompts: Prompts
     intents: dict[str, Intent] = Field(min_length=2)
     out_of_scope_examples: list[str] = []  # things callers say that this hotline does not handle
@@ -132,6 +157,8 @@ class Grammar(_Strict):
     def references(self) -> list[tuple[tuple[str, ...], str]]:
         """Cross-references pydantic cannot see: (path, problem) pairs."""
         problems: list[tuple[tuple[str, ...], str]] = []
+        problems += [(("uninterruptible",), f"unknown prompt {name!r}") for name in self.uninterruptible
+                     if name not in Prompts.model_fields]
         if self.default_queue not in self.queues:
             problems.append((("default_queue",), f"unknown queue {self.default_queue!r}"))
         for name, intent in self.intents.items():

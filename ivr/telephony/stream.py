@@ -20,7 +20,6 @@ from ivr.types import Action, Hangup, Listen, Say, Transfer, Utterance
 
 log = logging.getLogger(__name__)
 FRAMES_PER_S = 50
-END_SILENCE_FRAMES = {"intent": 40, "digits": 60, "yes_no": 30, "choice": 35}  # trailing silence that ends a turn
 
 
 class Player:
@@ -62,9 +61,9 @@ class Player:
 @dataclass
 class Listening:
     expect: str
-    phrases: tuple[str, ...]
     max_digits: int
     timeout_frames: int
+    end_silence_frames: int
 
 
 class MediaSession:
@@ -124,7 +123,8 @@ class MediaSession:
         self.frame += 1
         pcm = ulaw_to_pcm(payload)
         speaking = self.vad.update(pcm)
-        if self.listening is None or self.recognizer is None:
+        listening = self.listening
+        if listening is None or self.recognizer is None:
             return
         if self.outstanding:
             self.preroll.append(pcm.tobytes())
@@ -133,7 +133,7 @@ class MediaSession:
             self.barge_in()
             for earlier in list(self.preroll)[:-1]:
                 self.recognizer.feed(earlier)
-        if self.recognizer.feed(pcm.tobytes()) or (speaking and self.vad.silent_for() >= self.end_silence):
+        if self.recognizer.feed(pcm.tobytes()) or (speaking and self.vad.silent_for() >= listening.end_silence_frames):
             return self.respond(self.recognizer.finish())
         if self.digits:
             self.digit_age += 1
@@ -141,12 +141,8 @@ class MediaSession:
                 return self.respond(Utterance(digits=self.digits))
         elif not speaking:
             self.quiet_frames += 1
-            if self.quiet_frames >= self.listening.timeout_frames:
+            if self.quiet_frames >= listening.timeout_frames:
                 self.respond(self.recognizer.finish())  # no input
-
-    @property
-    def end_silence(self) -> int:
-        return END_SILENCE_FRAMES.get(self.listening.expect if self.listening else "intent", 40)
 
     def on_dtmf(self, digit: str) -> None:
         if self.listening is None:
@@ -189,8 +185,8 @@ class MediaSession:
             if isinstance(action, Say):
                 self.play(action.text, interruptible=action.barge_in)
             elif isinstance(action, Listen):
-                self.listening = Listening(action.expect, action.hints, action.max_digits,
-                                           action.timeout_s * FRAMES_PER_S)
+                self.listening = Listening(action.expect, action.max_digits, action.timeout_s * FRAMES_PER_S,
+                                           action.end_silence_ms * FRAMES_PER_S // 1000)
                 self.quiet_frames = 0
                 if self.recognizer is not None:
                     self.recognizer.start(action.expect, action.hints)

@@ -7,7 +7,7 @@ import pytest
 from ivr.dialog import ActionRegistry, DialogEnv, DialogState, escalate, next_actions, start_call
 from ivr.dialog.demo_backend import DemoBilling, register_demo_actions
 from ivr.nlu import Understanding
-from ivr.nlu.grammar import Thresholds
+from ivr.nlu.grammar import EndSilence, NoInput, Thresholds, Timing
 from ivr.types import Hangup, Listen, Say, SelfServiceResult, Transfer, Utterance
 from tests.conftest import OPEN_HOURS
 
@@ -148,6 +148,19 @@ def test_confirm_by_keypad(cautious_env):
     assert transfer_of(actions) is not None
 
 
+def test_timing_and_interruptible_prompts_come_from_the_grammar(understanding, registry):
+    grammar = understanding.grammar.model_copy(update={
+        "timing": Timing(no_input_s=NoInput(intent=9), end_silence_ms=EndSilence(intent=1500)),
+        "uninterruptible": ["greeting", "no_match"]})
+    env = DialogEnv(Understanding(grammar, understanding.classifier), registry, OPEN_HOURS)
+    _, actions = run(env)
+    assert (actions[-1].timeout_s, actions[-1].end_silence_ms) == (9, 1500)
+    _, actions = run(env, "what's the weather like")
+    assert [a.barge_in for a in actions if isinstance(a, Say)] == [False]
+    _, actions = run(env, None)
+    assert [a.barge_in for a in actions if isinstance(a, Say)] == [True]
+
+
 def test_dtmf_menu_selects_an_intent(env):
     state, actions = run(env, ("keys", "3"))
     assert state.intent == "internet_down" and transfer_of(actions).queue == "tech_support"
@@ -180,7 +193,7 @@ def test_unknown_menu_key_is_a_no_match(env):
 def test_self_service_balance_collects_the_account_number(env):
     state, actions = run(env, "what's my balance")
     assert state.step == "slot" and "8-digit account number" in said(actions)
-    assert actions[-1] == Listen("digits", max_digits=8, timeout_s=8)
+    assert actions[-1] == Listen("digits", max_digits=8, timeout_s=8, end_silence_ms=1200)
     state, actions = run(env, "what's my balance", "one two three four five six seven eight")
     assert "84.20" in said(actions) and state.step == "anything_else"
     assert state.slots == {"account_number": "12345678"}
