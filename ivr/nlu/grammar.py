@@ -114,6 +114,8 @@ class Prompts(_Strict):
     goodbye: str
     menu: str  # spoken DTMF menu; {options}
     wait: str  # {position} {minutes}
+    hold_callback: str  # offered on hold after the queue's max_wait_before_callback
+    callback_queued: str
     whisper: str  # {summary}
     error: str
 

@@ -102,5 +102,31 @@ def announce(text: str, *, locale: str, pause_s: int = 0) -> str:
     return str(response)
 
 
+def hold(announcement: str, offer: str | None, *, callback_action: str, locale: str) -> str:
+    """waitUrl TwiML: position and wait, and after a long wait a keypress for a call back instead."""
+    response = VoiceResponse()
+    response.say(announcement, language=locale)
+    if offer:
+        choice = Gather(input="dtmf", num_digits=1, timeout=6, action=callback_action, method="POST")
+        choice.say(offer, language=locale)
+        response.append(choice)
+    response.pause(length=25)
+    return str(response)
+
+
+def leave_with(message: str, *, locale: str) -> str:
+    """Say goodbye and <Leave> the queue (Twilio then requests the <Enqueue action>)."""
+    response = VoiceResponse()
+    response.say(message, language=locale)
+    response.leave()
+    return str(response)
+
+
+def redirect(target: str) -> str:
+    response = VoiceResponse()
+    response.redirect(target)
+    return str(response)
+
+
 def empty() -> str:
     return str(VoiceResponse())

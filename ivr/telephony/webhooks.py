@@ -146,12 +146,34 @@ def audio(key: str):
 @bp.post("/wait")
 @twilio_signed
 def wait() -> Response:
-    """Hold announcement while queued: position and estimated wait (Twilio repeats this URL)."""
-    locale = locale_param()
-    prompts = conversations().catalog.get(locale).grammar.prompts
+    """Hold announcement while queued: position and estimated wait (Twilio repeats this URL); past the queue's
+    max_wait_before_callback, a keypress for a call back instead."""
+    locale, queue_name = locale_param(), request.args.get("queue", "")
+    grammar = conversations().catalog.get(locale).grammar
     position = int(request.form.get("QueuePosition") or 1)
     minutes = wait_minutes(position, int(request.form.get("AvgQueueTime") or 0))
-    return xml(twiml.announce(prompts.wait.format(position=position, minutes=minutes), locale=locale, pause_s=30))
+    queue = grammar.queues.get(queue_name)
+    waited = int(request.form.get("QueueTime") or 0)
+    offer = grammar.prompts.hold_callback if queue and waited >= queue.max_wait_before_callback else None
+    action = twiml.url("/voice/wait-callback", queue=queue_name, locale=locale)
+    announcement = grammar.prompts.wait.format(position=position, minutes=minutes)
+    return xml(twiml.hold(announcement, offer, callback_action=action, locale=locale))
+
+
+@bp.post("/wait-callback")
+@voice_webhook
+def wait_callback() -> str:
+    """The caller on hold pressed a key: 1 leaves the queue with a callback request, anything else keeps waiting."""
+    locale, queue = locale_param(), request.args.get("queue", "")
+    if request.form.get("Digits") != "1":
+        return twiml.redirect(twiml.url("/voice/wait", queue=queue, locale=locale))
+    call_sid = request.form.get("CallSid", "")
+    store = conversations().store
+    store.add_callback({"call": call_sid, "number": request.form.get("From", ""), "queue": queue,
+                        "reason": "long_wait", "at": conversations().clock()})
+    store.log_event({"call": call_sid, "type": "callback", "queue": queue, "at": conversations().clock()})
+    prompts = conversations().catalog.get(locale).grammar.prompts
+    return twiml.leave_with(prompts.callback_queued, locale=locale)
 
 
 @bp.post("/queue-exit")

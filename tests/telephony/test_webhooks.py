@@ -149,6 +149,21 @@ def test_wait_url_announces_position_and_estimated_wait(twilio):
     assert root.find("./Pause") is not None
 
 
+def test_long_wait_offers_a_callback_and_key_1_leaves_the_queue(twilio, app):
+    hold = {**CALL, "QueuePosition": "4", "AvgQueueTime": "600"}
+    short = twiml(twilio.post("/voice/wait?queue=billing&locale=en-US", {**hold, "QueueTime": "60"}))
+    assert short.find("./Gather") is None
+    long = twiml(twilio.post("/voice/wait?queue=billing&locale=en-US", {**hold, "QueueTime": "300"}))
+    offer = long.find("./Gather")
+    assert "press 1" in offer.find("./Say").text and offer.get("numDigits") == "1"
+    stay = twiml(twilio.post(offer.get("action"), {**CALL, "Digits": "2"}))
+    assert stay.find("./Redirect").text.startswith("/voice/wait?queue=billing")
+    leave = twiml(twilio.post(offer.get("action"), {**CALL, "Digits": "1"}))
+    assert leave.find("./Leave") is not None and "call you back" in leave.find("./Say").text
+    [callback] = app.extensions["ivr.store"].callbacks()
+    assert callback["number"] == CALL["From"] and callback["queue"] == "billing" and callback["reason"] == "long_wait"
+
+
 def test_whisper_speaks_the_summary_to_the_agent(twilio):
     twilio.post("/voice/incoming", CALL)
     twilio.post("/voice/gather", {**CALL, "SpeechResult": "my internet keeps dropping out"})
