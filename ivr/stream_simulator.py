@@ -175,6 +175,7 @@ class StreamCaller:
         elif event == "mark":
             self.playback.append(("mark", message["mark"]["name"]))
         elif event == "clear":
+            self.simulator.echo("[service sent clear: caller barged in]")
             record.clears += 1
             if self.barge_started is not None:
                 at, frame = self.barge_started
@@ -188,6 +189,7 @@ class StreamCaller:
         while self.playback and self.playback[0][0] == "mark":
             name = self.playback.popleft()[1]
             ws.send(json.dumps({"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}))
+            self.simulator.echo(f"IVR:    [prompt {name}: {self.prompt_frames * 0.02:.1f} s of audio played]")
             record.marks_echoed += 1
             self.heard_since_turn = True
             self.prompt_frames = 0
@@ -210,6 +212,8 @@ class StreamCaller:
         if turn.barge_in_ms is not None:  # measured from where the recording's speech begins
             onset = speech_onset(turn.audio)
             self.barge_started = (time.monotonic() + onset * 0.02 * self.realtime, self.sent + onset)
+        what = f"keys {turn.dtmf}" if turn.dtmf else f"{len(turn.audio) / 8000:.1f} s of audio"
+        self.simulator.echo(f"caller: [{what}{' (barging in)' if turn.barge_in_ms is not None else ''}]")
         if turn.dtmf:
             for digit in turn.dtmf:
                 ws.send(json.dumps({"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track",

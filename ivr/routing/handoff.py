@@ -34,7 +34,7 @@ def summarize(state: DialogState, grammar: Grammar) -> str:
     if state.agent_requested:
         parts.append("asked for an agent")
     if state.total_retries:
-        parts.append(f"{state.total_retries} retries")
+        parts.append(f"{state.total_retries} {'retry' if state.total_retries == 1 else 'retries'}")
     mood = estimate_mood(state)
     if mood != "neutral":
         parts.append(f"sounds {mood}")
