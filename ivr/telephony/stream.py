@@ -130,8 +130,9 @@ class MediaSession:
             self.preroll.append(pcm.tobytes())
             if not speaking or not all(self.outstanding.values()):
                 return  # silence, or the disclosure and other uninterruptible prompts: play to the end
+            onset = list(self.preroll)[:-1]  # the first frames of the speech that triggered the barge-in
             self.barge_in()
-            for earlier in list(self.preroll)[:-1]:
+            for earlier in onset:
                 self.recognizer.feed(earlier)
         if self.recognizer.feed(pcm.tobytes()) or (speaking and self.vad.silent_for() >= listening.end_silence_frames):
             return self.respond(self.recognizer.finish())
@@ -151,7 +152,7 @@ class MediaSession:
             self.barge_in()
         self.digits += digit
         self.digit_age = 0
-        if digit == "#" or len(self.digits) >= self.listening.max_digits or self.digits == "0":
+        if digit == "#" or len(self.digits) >= self.listening.max_digits:  # else the inter-digit timeout ends it
             self.respond(Utterance(digits=self.digits.rstrip("#")))
 
     def on_mark(self, name: str) -> None:

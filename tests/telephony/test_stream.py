@@ -162,6 +162,7 @@ def test_clear_is_sent_on_the_frame_speech_is_detected(session, heard_texts):
         feed(media, frame)
     assert [e for e, _ in media.events].count("utterance") == 1
     speech_start = media.frame + 1
+    heard_before = media.recognizer.fed_bytes
     fed = 0
     for frame in frames(tone_speech(0.5)):
         feed(media, frame)
@@ -170,6 +171,7 @@ def test_clear_is_sent_on_the_frame_speech_is_detected(session, heard_texts):
             break
     detected = media.vad.onset  # frames of speech the gate needs
     assert fed == detected, "clear must go out on the frame the VAD detects speech"
+    assert media.recognizer.fed_bytes - heard_before >= detected * 320, "the onset that triggered it is recognised"
     assert [e for e, f in media.events if e == "clear"] == ["clear"]
     assert dict((e, f) for e, f in media.events)["clear"] == speech_start + detected - 1
 
