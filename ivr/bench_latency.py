@@ -87,7 +87,8 @@ def run(*, calls: int = 20, out=print) -> None:
     with tempfile.TemporaryDirectory() as audio_dir:
         app = build_app(audio_dir)
         model = app.config["IVR_SETTINGS"].vosk_model
-        out(f"recogniser: {'Vosk, model ' + model if model else 'scripted (no IVR_VOSK_MODEL): real audio, fixed words'}")
+        scripted = "scripted (no IVR_VOSK_MODEL): real audio, fixed words"
+        out("recogniser: " + (f"Vosk, model {model}" if model else scripted))
         with LiveServer(app) as server:
             hooks = webhook_round_trips(server.url)
             out(f"webhook round trip (HTTP, signed)       p50 {pct(hooks, 50):7.1f} ms   p99 {pct(hooks, 99):7.1f} ms")
