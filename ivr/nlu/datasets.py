@@ -12,7 +12,6 @@ from pathlib import Path
 from ivr.config import ROOT
 
 DEFAULT_EVAL_DIR = Path(os.environ.get("IVR_EVAL_DIR") or ROOT.parent / "shared" / "eval")
-OOS = "oos"
 
 
 @dataclass

@@ -87,15 +87,11 @@ def fault_reply(call_sid: str, *, reason: str) -> str:
 @bp.post("/incoming")
 @voice_webhook
 def incoming() -> str:
-    """A new call: greet with the AI disclosure and listen."""
-    call_sid = request.form["CallSid"]
-    existing = conversations().store.load_state(call_sid)
-    if existing is not None:  # Twilio re-requested the call's first URL (e.g. after a fallback): restart cleanly
-        log.info("call %s: incoming again, restarting the dialog", call_sid)
+    """A new call: greet with the AI disclosure and listen (stream mode: over the Media Stream)."""
+    caller = request.form.get("From", "")
     if current_app.extensions["ivr.speech"].stream_mode:
-        parameters = {"caller": request.form.get("From", ""), "locale": locale_param()}
-        return twiml.connect_stream(stream_url(), parameters)
-    state, actions = conversations().begin(call_sid, caller=request.form.get("From", ""), locale=locale_param())
+        return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()})
+    state, actions = conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param())
     return render(actions, locale=state.locale, turn=state.turn_count)
 
 
