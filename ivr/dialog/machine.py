@@ -12,7 +12,7 @@ from ivr.nlu import Understanding
 from ivr.nlu.grammar import AGENT_INTENT
 from ivr.nlu.slots import parse_digits, parse_yes_no
 from ivr.routing.hours import is_open
-from ivr.types import Action, Hangup, Listen, ListenKind, Say, Transfer, Turn, Utterance
+from ivr.types import Action, Hangup, Interpretation, Listen, ListenKind, Say, Transfer, Turn, Utterance
 
 log = logging.getLogger(__name__)
 YES_NO_HINTS = ("yes", "no", "ja", "nein")
@@ -36,6 +36,7 @@ class _Turn:
         self.grammar = env.understanding.grammar
         self.prompts = self.grammar.prompts
         self.actions: list[Action] = []
+        self.reading: Interpretation | None = None
 
     # -- output helpers ------------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -94,7 +95,7 @@ class _Turn:
         if utterance.digits == "0" or (utterance.digits.startswith("0") and self.state.step != "slot"):
             return True
         if self.state.step == "intent" and utterance.text:
-            reading = self.env.understanding.interpret(utterance)
+            reading = self.interpret(utterance)
             if reading.intent == AGENT_INTENT or self.mentions_agent(utterance.text):
                 # "someone about my internet": keep the real topic so the agent queue fits
                 agent_share = dict(reading.ranking).get(AGENT_INTENT, 0.0)
@@ -110,9 +111,11 @@ class _Turn:
         lowered = text.lower()
         return any(re.search(rf"\b{re.escape(word.lower())}\b", lowered) for word in self.grammar.agent_words)
 
-    @property
-    def confirm_level(self) -> float:
-        return self.grammar.thresholds.confirm
+    def interpret(self, utterance: Utterance) -> Interpretation:
+        """Classify once per turn (the agent check and the intent step share it)."""
+        if self.reading is None:
+            self.reading = self.env.understanding.interpret(utterance)
+        return self.reading
 
     def remember(self, intent: str, score: float, ranking) -> None:
         self.state.intent, self.state.score = intent, round(score, 4)
@@ -125,7 +128,7 @@ class _Turn:
                 return self.retry(self.prompts.no_match, reason="no_match")
             self.remember(chosen, 1.0, [(chosen, 1.0)])
             return self.accept(chosen)
-        reading = self.env.understanding.interpret(utterance)
+        reading = self.interpret(utterance)
         self.state.ranking = [(name, round(s, 4)) for name, s in reading.ranking[:4]]
         if reading.out_of_scope or reading.intent is None:
             return self.retry(self.prompts.no_match, reason="no_match")
@@ -136,7 +139,7 @@ class _Turn:
             self.state.choices = [first, second]
             self.goto("disambiguate")
             return self.ask_disambiguation()
-        if policy == "always" or (policy == "auto" and p1 < self.confirm_level):
+        if policy == "always" or (policy == "auto" and p1 < self.grammar.thresholds.confirm):
             self.goto("confirm")
             return self.ask_confirmation()
         self.accept(first)
@@ -167,7 +170,7 @@ class _Turn:
             index = int(utterance.digits[0]) - 1 if utterance.digits[0] in "12" else -1
             chosen = choices[index] if index >= 0 else None
         else:
-            scores = dict(self.env.understanding.interpret(utterance).ranking)
+            scores = dict(self.interpret(utterance).ranking)
             a, b = (scores.get(c, 0.0) for c in choices)
             chosen = choices[0] if a > 1.5 * b else choices[1] if b > 1.5 * a else None
         if chosen is None:
