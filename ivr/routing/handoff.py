@@ -22,22 +22,33 @@ def estimate_mood(state: DialogState) -> str:
     return "neutral"
 
 
+SUMMARY = {  # the agents' language is the hotline's
+    "en": {"topic": "Caller is calling about {topic}", "unknown": "an unrecognised request",
+           "confidence": " (confidence {percent} percent)", "account": "account ending {digits}",
+           "agent": "asked for an agent", "retries": "{n} retries", "retry": "1 retry",
+           "frustrated": "sounds frustrated"},
+    "de": {"topic": "Anliegen: {topic}", "unknown": "nicht erkannt", "confidence": " (Sicherheit {percent} Prozent)",
+           "account": "Kundennummer endet auf {digits}", "agent": "wollte einen Mitarbeiter",
+           "retries": "{n} Wiederholungen", "retry": "1 Wiederholung", "frustrated": "klingt verärgert"},
+}
+
+
 def summarize(state: DialogState, grammar: Grammar) -> str:
-    """One sentence for the whisper and the screen pop."""
+    """One sentence for the whisper and the screen pop, in the hotline's language."""
+    words = SUMMARY.get(state.locale[:2], SUMMARY["en"])
     intent = grammar.intents.get(state.intent or "")
-    topic = (state.intent or "").replace("_", " ") if intent else "an unrecognised request"
-    parts = [f"Caller is calling about {topic}"]
+    topic = (state.intent or "").replace("_", " ") if intent else words["unknown"]
+    parts = [words["topic"].format(topic=topic)]
     if intent and state.score:
-        parts[0] += f" (confidence {round(state.score * 100)} percent)"
+        parts[0] += words["confidence"].format(percent=round(state.score * 100))
     if state.slots.get("account_number"):
-        parts.append(f"account ending {' '.join(state.slots['account_number'][-4:])}")
+        parts.append(words["account"].format(digits=" ".join(state.slots["account_number"][-4:])))
     if state.agent_requested:
-        parts.append("asked for an agent")
+        parts.append(words["agent"])
     if state.total_retries:
-        parts.append(f"{state.total_retries} {'retry' if state.total_retries == 1 else 'retries'}")
-    mood = estimate_mood(state)
-    if mood != "neutral":
-        parts.append(f"sounds {mood}")
+        parts.append(words["retry"] if state.total_retries == 1 else words["retries"].format(n=state.total_retries))
+    if estimate_mood(state) == "frustrated":
+        parts.append(words["frustrated"])
     return ", ".join(parts) + "."
 
 
