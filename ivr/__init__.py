@@ -35,8 +35,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
                              encoder=encoder)
     speech.init_app(app)
-    catalog.on_install = lambda grammar: app.extensions["ivr.speech"].prompts.prerender(
-        grammar.static_prompts(), grammar.locale)
+    if app.extensions["ivr.speech"].tts:
+        catalog.on_install = lambda grammar: app.extensions["ivr.speech"].prompts.prerender(
+            grammar.static_prompts(), grammar.locale)
     catalog.refresh()
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,18 @@ class Speech:
     prompts: PromptAudio
     recognizer_for: Callable[[str], Recognizer] | None
     paced: bool = True
+    tts: bool = True  # False without espeak-ng: Gather mode <Say>s every prompt
 
     @property
     def stream_mode(self) -> bool:
         return self.recognizer_for is not None
+
+
+class Unavailable:
+    """A renderer for machines without espeak-ng: every prompt falls back to <Say> at once."""
+
+    def render(self, text: str, *, voice: str, rate: int):
+        raise RuntimeError("no TTS engine installed")
 
 
 def vosk_factory(path: Path) -> Callable[[str], Recognizer]:
@@ -34,10 +43,16 @@ def vosk_factory(path: Path) -> Callable[[str], Recognizer]:
 
 def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
-    renderer = app.config.get("IVR_TTS") or Pyttsx3Renderer()
+    renderer = app.config.get("IVR_TTS")
+    if renderer is None:
+        renderer = Pyttsx3Renderer() if shutil.which("espeak-ng") else Unavailable()
+    tts = not isinstance(renderer, Unavailable)
+    if not tts:
+        log.error("espeak-ng is not installed (apt-get install espeak-ng): no on-prem prompts, so Gather mode "
+                  "with Twilio's <Say>")
     prompts = PromptAudio(Path(settings.audio_dir) / "cache", renderer)
-    factory = app.config.get("IVR_RECOGNIZER_FACTORY")
-    if factory is None and settings.speech_mode != "gather":
+    factory = app.config.get("IVR_RECOGNIZER_FACTORY") if tts else None
+    if factory is None and tts and settings.speech_mode != "gather":
         path = model_path(settings.vosk_model)
         if path is not None:
             factory = vosk_factory(path)
@@ -47,4 +62,5 @@ def init_app(app: Flask) -> None:
         log.warning("speech: Gather mode (Twilio recognises speech); set IVR_VOSK_MODEL for on-prem recognition")
     else:
         log.info("speech: stream mode, on-prem Vosk recognition")
-    app.extensions["ivr.speech"] = Speech(prompts, factory, paced=app.config.get("IVR_PACED", True))
+    app.extensions["ivr.speech"] = Speech(prompts, factory, paced=app.config.get("IVR_PACED", True),
+                                          tts=tts)

@@ -100,4 +100,4 @@ class PromptAudio:
         try:
             self.ensure(text, locale)
         except Exception as exc:
-            log.warning("prompt not pre-rendered (%s): %r", exc, text[:60])
+            log.debug("prompt not pre-rendered (%s): %r", exc, text[:60])

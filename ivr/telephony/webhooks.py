@@ -29,10 +29,10 @@ def locale_param() -> str:
 
 def audio_url(text: str, locale: str) -> str | None:
     """URL of the on-prem rendered prompt for <Play> (rendered now if needed), or None to fall back to <Say>."""
-    settings = current_app.config["IVR_SETTINGS"]
-    if settings.gather_prompts != "play":
+    settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
+    if settings.gather_prompts != "play" or not speech.tts:
         return None
-    prompts = current_app.extensions["ivr.speech"].prompts
+    prompts = speech.prompts
     try:
         path = prompts.ensure(text, locale)
     except Exception as exc:

@@ -79,3 +79,20 @@ def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, cl
     grammar = app.extensions["ivr.conversations"].catalog.get("en-US").grammar
     assert prompts.cached(grammar.prompts.greeting, "en-US") is not None
     assert isinstance(prompts.renderer, ToneRenderer)
+
+
+def test_without_espeak_ng_prompts_fall_back_to_say_and_gather_mode(settings, redis_client, clock):
+    import xml.etree.ElementTree as ET
+    from dataclasses import replace
+
+    from ivr import create_app
+    from ivr.speech import Unavailable
+    from ivr.speech.recognizer import ScriptedRecognizer
+    from tests.conftest import TwilioHelper
+
+    app = create_app({"IVR_SETTINGS": replace(settings, gather_prompts="play", speech_mode="stream"),
+                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock, "IVR_TTS": Unavailable(),  # no espeak-ng
+                      "IVR_RECOGNIZER_FACTORY": lambda locale: ScriptedRecognizer()})
+    assert not app.extensions["ivr.speech"].stream_mode
+    root = ET.fromstring(TwilioHelper(app.test_client()).post("/voice/incoming", {"CallSid": "CAn"}).get_data(True))
+    assert root.find("./Say") is not None and root.find("./Play") is None
