@@ -54,7 +54,10 @@ def test_few_shot_is_fixed_by_the_seed():
 def test_run_prints_one_row_per_task_and_model(small_eval_dir):
     lines = []
     rows = run(small_eval_dir, quick=True, noisy=True, use_encoder=False, out=lines.append)
-    assert len(rows) == 10 and {r.model for r in rows} == {"baseline", "production"}
+    assert len(rows) == 14 and {r.model for r in rows} == {"baseline", "production"}
+    few = [r for r in rows if r.task.startswith("BANKING77 10-shot seed") and r.model == "baseline"]
+    mean = next(r for r in rows if r.task.startswith("BANKING77 10-shot, mean") and r.model == "baseline")
+    assert len(few) == 2 and mean.accuracy == pytest.approx((few[0].accuracy + few[1].accuracy) / 2)
     assert all(0 <= r.accuracy <= 1 and r.noisy_accuracy is not None for r in rows)
     clinc = [r for r in rows if r.task.startswith("CLINC")]
     assert all(r.oos_recall is not None for r in clinc)
@@ -70,7 +73,7 @@ def test_cli_bench_nlu_quick(small_eval_dir, capsys, monkeypatch):
         assert main(["bench", "nlu", "--quick", "--eval-dir", str(small_eval_dir)]) == 0
     finally:
         load_encoder.cache_clear()
-    assert "BANKING77 10-shot" in capsys.readouterr().out
+    assert "BANKING77 10-shot, mean of 2" in capsys.readouterr().out
 
 
 def test_oos_operating_point_keeps_ninety_percent_of_in_scope():
