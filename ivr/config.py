@@ -36,6 +36,7 @@ class Settings:
     context_ttl_s: int = 7 * 24 * 3600
     vosk_model: str = ""  # a Vosk model directory: enables stream mode (on-prem recognition)
     gather_prompts: str = "play"  # Gather mode: play | say (Twilio's own voices; prompt text then leaves the host)
+    max_streams: int = 8  # concurrent stream-mode calls per process; more calls are served in Gather mode
     speech_mode: str = "auto"  # auto (stream when a model is configured) | gather | stream
     audio_dir: str = str(ROOT / "audio")
     nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed

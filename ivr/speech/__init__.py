@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flask import Flask
@@ -23,10 +24,25 @@ class Speech:
     recognizer_for: Callable[[str], Recognizer] | None
     paced: bool = True
     tts: bool = True  # False without espeak-ng: Gather mode <Say>s every prompt
+    max_streams: int = 8  # per process: past this, recognition falls behind real time on 2 cores (bench latency)
+    active_streams: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def stream_mode(self) -> bool:
         return self.recognizer_for is not None
+
+    def admit_stream(self) -> bool:
+        """Whether a new call may use stream mode now; overflow calls use Gather mode instead of lagging."""
+        return self.stream_mode and self.active_streams < self.max_streams
+
+    def stream_opened(self) -> None:
+        with self._lock:
+            self.active_streams += 1
+
+    def stream_closed(self) -> None:
+        with self._lock:
+            self.active_streams -= 1
 
 
 class Unavailable:
@@ -62,5 +78,5 @@ def init_app(app: Flask) -> None:
         log.warning("speech: Gather mode (Twilio recognises speech); set IVR_VOSK_MODEL for on-prem recognition")
     else:
         log.info("speech: stream mode, on-prem Vosk recognition")
-    app.extensions["ivr.speech"] = Speech(prompts, factory, paced=app.config.get("IVR_PACED", True),
-                                          tts=tts)
+    app.extensions["ivr.speech"] = Speech(prompts, factory, paced=app.config.get("IVR_PACED", True), tts=tts,
+                                          max_streams=settings.max_streams)

@@ -56,9 +56,13 @@ def init_app(app: Flask) -> None:
                 ws.send(json.dumps(message))
 
         session = MediaSession(conversations, speech.prompts, speech.recognizer_for, send, ws.close, paced=speech.paced)
-        while ws.connected:
-            raw = ws.receive(timeout=60)
-            if raw is None:
-                break
-            session.handle(json.loads(raw))
-        session.player.stop()
+        speech.stream_opened()
+        try:
+            while ws.connected:
+                raw = ws.receive(timeout=60)
+                if raw is None:
+                    break
+                session.handle(json.loads(raw))
+        finally:
+            session.player.stop()
+            speech.stream_closed()

@@ -89,8 +89,11 @@ def fault_reply(call_sid: str, *, reason: str) -> str:
 def incoming() -> str:
     """A new call: greet with the AI disclosure and listen (stream mode: over the Media Stream)."""
     caller = request.form.get("From", "")
-    if current_app.extensions["ivr.speech"].stream_mode:
+    speech = current_app.extensions["ivr.speech"]
+    if speech.admit_stream():
         return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()})
+    if speech.stream_mode:
+        log.warning("%d streams active (IVR_MAX_STREAMS): this call uses Gather mode", speech.active_streams)
     state, actions = conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param())
     return render(actions, locale=state.locale, turn=state.turn_count)
 

@@ -102,6 +102,20 @@ def test_barge_in_clears_the_prompt_and_the_answer_is_used(live, heard_texts):
     assert record.queue == "tech_support"
 
 
+def test_streams_are_counted_and_overflow_calls_use_gather_mode(live, stream_app):
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper
+
+    speech = stream_app.extensions["ivr.speech"]
+    call(live, [StreamTurn(dtmf="0")])
+    assert speech.active_streams == 0
+    speech.max_streams = 0  # as if every stream slot were taken
+    twilio = TwilioHelper(stream_app.test_client(), base_url=live.url)  # the live server's public URL
+    root = ET.fromstring(twilio.post("/voice/incoming", {"CallSid": "CAover", "From": "+1555"}).get_data(as_text=True))
+    assert root.find("./Connect") is None and root.find("./Gather") is not None
+
+
 def test_unsigned_websocket_upgrade_is_refused(live):
     with pytest.raises(simple_websocket.ConnectionError):
         simple_websocket.Client.connect(live.url.replace("http", "ws") + "/media")
