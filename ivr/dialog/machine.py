@@ -262,7 +262,7 @@ class _Turn:
             return self.goodbye()
         if self.state.retries > self.grammar.max_retries:
             if self.state.step == "callback":
-                return self.transfer(self.grammar.default_queue, [], reason="callback_failed", closed_ok=False)
+                return self.transfer(self.grammar.default_queue, [], reason="callback_failed", respect_hours=False)
             return self.transfer_to_intent_queue(reason=reason)
         text = variants[min(self.state.retries - 1, len(variants) - 1)]
         if self.state.step == "intent" and self.state.retries == len(variants):
@@ -288,16 +288,15 @@ class _Turn:
         self.transfer(self.grammar.default_queue, [], reason=reason)
 
     def transfer(
-        self, queue_name: str, skills: list[str], *, reason: str, closed_ok: bool = True, announce: bool = True
+        self, queue_name: str, skills: list[str], *, reason: str, respect_hours: bool = True, announce: bool = True
     ) -> None:
+        """Queue the caller; a closed queue offers a call back instead, unless this is the last resort."""
         queue = self.grammar.queues[queue_name]
-        if closed_ok and not is_open(queue.hours, queue.timezone, self.env.now):
+        if respect_hours and not is_open(queue.hours, queue.timezone, self.env.now):
             self.state.queue = queue_name
             self.goto("callback")
             self.say(self.prompts.closed.format(queue=queue.label, hours=queue.hours))
             return self.listen()
-        if not is_open(queue.hours, queue.timezone, self.env.now):
-            return self.goodbye()
         self.state.queue, self.state.skills, self.state.transfer_reason = queue_name, list(skills), reason
         self.state.outcome = "transfer"
         self.goto("done")
@@ -316,16 +315,16 @@ def start_call(state: DialogState, env: DialogEnv) -> tuple[DialogState, list[Ac
 
 def next_actions(state: DialogState, utterance: Utterance, env: DialogEnv) -> tuple[DialogState, list[Action]]:
     """Consume one caller utterance and decide what happens next."""
+    if state.step == "done":  # a late or repeated answer: the decision stands
+        ended = Transfer(state.queue, tuple(state.skills)) if state.outcome == "transfer" and state.queue else Hangup()
+        return state, [ended]
     turn = _Turn(state, env)
-    if state.step == "done":
-        return state, []
-    actions = turn.handle(utterance)
-    return turn.state, actions
+    return turn.state, turn.handle(utterance)
 
 
 def escalate(state: DialogState, env: DialogEnv, *, reason: str) -> tuple[DialogState, list[Action]]:
     """Send the caller to a human after a fault elsewhere (store, recogniser, TTS)."""
     turn = _Turn(state, env)
     turn.say(turn.prompts.error)
-    turn.transfer(turn.grammar.default_queue, [], reason=reason, closed_ok=False, announce=False)
+    turn.transfer(turn.grammar.default_queue, [], reason=reason, respect_hours=False, announce=False)
     return turn.state, turn.actions

@@ -278,6 +278,20 @@ def test_always_open_queue_ignores_the_clock(understanding, registry):
     assert transfer_of(actions).queue == "tech_support"
 
 
+def test_a_late_answer_after_the_decision_repeats_it(env):
+    state, _ = run(env, "my internet keeps dropping out")
+    _, actions = next_actions(state, Utterance("hello?"), env)
+    assert actions == [Transfer("tech_support", ("internet",))]
+
+
+def test_a_fault_at_night_still_ends_in_a_queue(understanding, registry):
+    closed = understanding.grammar.model_copy(update={"default_queue": "billing"})  # billing is closed on Sunday
+    env = DialogEnv(Understanding(closed, understanding.classifier), registry, SUNDAY_NIGHT)
+    state, _ = run(env)
+    _, actions = escalate(state, env, reason="asr_failed")
+    assert transfer_of(actions).queue == "billing"
+
+
 def test_escalate_after_a_fault_apologises_and_transfers(env):
     state, _ = run(env)
     state, actions = escalate(state, env, reason="asr_failed")
