@@ -110,8 +110,8 @@ def stream_call(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models_download(args: argparse.Namespace) -> int:
     from ivr.speech.models import download
 
-    path, digest = download(args.language, Path(args.target), sha256=args.sha256)
-    print(f"sha256 {digest}\nmodel ready: export IVR_VOSK_MODEL={path}")
+    path = download(args.language, Path(args.target))
+    print(f"checksum verified; model ready: export IVR_VOSK_MODEL={path}")
     return 0
 
 
@@ -195,7 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = models_sub.add_parser("download", help="download an official small Vosk model (checksum pinned)")
     fetch.add_argument("language", choices=["en-us", "de-de"])
     fetch.add_argument("--target", default="models")
-    fetch.add_argument("--sha256", help="refuse the archive unless it has this digest")
     fetch.set_defaults(func=cmd_models_download)
     grammar = sub.add_parser("grammar", help="grammar tools")
     grammar_sub = grammar.add_subparsers(dest="grammar_command", required=True)
