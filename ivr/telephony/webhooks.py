@@ -1,4 +1,5 @@
-"""Twilio voice webhooks in Gather mode: TwiML out, signatures checked, retries answered idempotently."""
+"""Twilio voice webhooks (Gather mode, the stream's entry and exit, hold and whisper): TwiML out, signatures
+checked, retries answered idempotently, every fault answered with a transfer to a human."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +9,7 @@ import logging
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from ivr.conversation import Conversations, UnknownCall
+from ivr.privacy import redact
 from ivr.routing.handoff import wait_minutes
 from ivr.telephony import twiml
 from ivr.telephony.media import stream_url
@@ -36,7 +38,7 @@ def audio_url(text: str, locale: str) -> str | None:
     try:
         path = prompts.ensure(text, locale)
     except Exception as exc:
-        log.warning("prompt render failed (%s), using <Say>: %r", exc, text[:60])
+        log.warning("prompt render failed (%s), using <Say>: %r", exc, redact(text[:60]))
         return None
     return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav"
 
