@@ -122,11 +122,12 @@ def run(eval_dir: Path, *, noisy: bool = False, quick: bool = False, use_encoder
     for language in ("de", "en"):
         train, test = xsid(eval_dir, language)
         tasks.append((f"xSID {language} (train: valid)", train, cut(test, 60), None))
-    rows = []
+    rows: list[Row] = []
     for task, train, test, oos in tasks:
         for model in models(None if task.startswith("xSID de") else encoder):
             rows.append(evaluate(task, model, train, test, oos=oos, noisy=noisy))
-            out(format_row(rows[-1]))
+            ratio = f"   ({rows[-1].accuracy / rows[-2].accuracy:.3f}× baseline)" if model.name != "baseline" else ""
+            out(format_row(rows[-1]) + ratio)
     for name in ("baseline", "production"):
         few = [r for r in rows if r.task.startswith("BANKING77 10-shot seed") and r.model == name]
         rows.append(mean_row(f"BANKING77 10-shot, mean of {len(few)}", few))
@@ -162,6 +163,7 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
     grammar = few_shot(Split([t for t, lab in zip(train.texts, train.labels, strict=True) if lab in intents],
                              [lab for lab in train.labels if lab in intents]), 20 if not quick else 3)
     probe = test.texts[:300 if not quick else 10]
+    baseline_p99 = None
     for name, enc in (("baseline", None), ("production", encoder)):
         if enc is not None:
             enc.forget()
@@ -170,5 +172,7 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
         build_s = time.perf_counter() - start
         p50, p99 = latency_ms(classifier, probe)
         size_mb = len(pickle.dumps((classifier.ngrams, classifier.svm))) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
+        ratio = f"   (p99 {p99 / baseline_p99:.1f}× baseline)" if baseline_p99 else ""
+        baseline_p99 = baseline_p99 or p99
         out(f"{name:10s} build {len(intents)}x{len(grammar) // max(1, len(intents))} grammar {build_s:6.2f} s   "
-            f"classify p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   model {size_mb:6.1f} MB")
+            f"classify p50 {p50:6.2f} ms  p99 {p99:6.2f} ms   model {size_mb:6.1f} MB{ratio}")
