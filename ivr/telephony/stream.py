@@ -43,19 +43,31 @@ class Player:
     def stop(self) -> None:
         self.items.put(None)
 
+    def drain(self) -> None:
+        """Block until everything queued so far has been sent (or dropped)."""
+        self.items.join()
+
     def _run(self) -> None:
         next_at = time.monotonic()
         while (item := self.items.get()) is not None:
-            generation, message = item
-            if generation != self.generation:
-                continue
-            if self.paced and message["event"] == "media":
-                next_at = max(next_at + 0.02, time.monotonic())
-                time.sleep(max(0.0, next_at - time.monotonic()))
             try:
-                self.send(message)
-            except Exception:  # the socket closed under us: nothing left to play to
-                return
+                next_at = self._send(item, next_at)
+            finally:
+                self.items.task_done()
+        self.items.task_done()
+
+    def _send(self, item: tuple[int, dict], next_at: float) -> float:
+        generation, message = item
+        if generation != self.generation:
+            return next_at
+        if self.paced and message["event"] == "media":
+            next_at = max(next_at + 0.02, time.monotonic())
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        try:
+            self.send(message)
+        except Exception:  # the socket closed under us: nothing left to play to
+            self.generation += 1
+        return next_at
 
 
 @dataclass
