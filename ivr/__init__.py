@@ -39,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         catalog.on_install = lambda grammar: app.extensions["ivr.speech"].prompts.prerender(
             grammar.static_prompts(), grammar.locale)
     catalog.refresh()
+    if not app.testing:
+        catalog.watch()
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)
     app.extensions["ivr.conversations"] = Conversations(app.extensions["ivr.store"], catalog, actions, clock)

@@ -27,6 +27,7 @@ class GrammarCatalog:
         self._mtimes: dict[Path, float] = {}
         self.errors: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
 
     def refresh(self) -> dict[str, list[str]]:
         """Load every new or changed grammar file; return the problems of files that were refused."""
@@ -59,6 +60,23 @@ class GrammarCatalog:
             self.on_install(grammar)
         self.errors.pop(locale, None)
         log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
+
+    def watch(self, *, interval_s: float = 5.0) -> threading.Thread:
+        """Re-read changed grammar files in the background, so retraining never delays a webhook."""
+
+        def loop() -> None:
+            while not self._stopped.wait(interval_s):
+                try:
+                    self.refresh()
+                except Exception:  # a vanished folder, say: keep serving what is loaded
+                    log.exception("grammar refresh failed")
+
+        thread = threading.Thread(target=loop, daemon=True, name="grammar-watch")
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stopped.set()
 
     def get(self, locale: str | None = None) -> Understanding:
         """The understanding for a locale, falling back to the default locale."""

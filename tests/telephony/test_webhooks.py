@@ -1,6 +1,7 @@
 """Gather-mode webhooks through the real Flask app, signed as Twilio signs them; TwiML checked by parsing."""
 import json
 import logging
+import threading
 import xml.etree.ElementTree as ET
 
 import fakeredis
@@ -221,3 +222,13 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
     assert "keeping the previous version" in caplog.text
     root = twiml(TwilioHelper(app.test_client()).post("/voice/incoming", CALL))
     assert "Northwind" in root.find("./Say").text
+    path.write_text(path.read_text().replace("max_retries: lots", "max_retries: 1").replace(
+        "Thanks for calling Northwind", "Thank you for calling Northwind"))
+    os.utime(path, (2, 2))
+    catalog.watch(interval_s=0.01)  # the watcher picks the fixed file up in the background
+    changed = threading.Event()
+    for _ in range(1000):  # at most 10 s
+        if catalog.get("en-US").grammar.max_retries == 1 or changed.wait(0.01):
+            break
+    catalog.stop()
+    assert catalog.get("en-US").grammar.max_retries == 1 and "en-US" not in catalog.errors
