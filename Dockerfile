@@ -15,11 +15,14 @@ COPY grammars ./grammars
 COPY audio ./audio
 RUN chown -R nobody /srv/ivr/audio
 
+# One worker by default: without REDIS_URL the call state lives in that worker's embedded store. With REDIS_URL
+# set, raise WEB_CONCURRENCY (gunicorn reads it); each worker loads its own Vosk model and sentence encoder.
 ENV IVR_GRAMMAR_DIR=/srv/ivr/grammars \
     IVR_AUDIO_DIR=/srv/ivr/audio \
+    WEB_CONCURRENCY=1 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
 USER nobody
-# gthread workers: WebSocket media streams hold a thread each; per-call state lives in Redis (set REDIS_URL).
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "2", "--threads", "32", \
-     "--timeout", "0", "app:app"]
+# gthread workers: a Media Stream holds a thread for the length of the call.
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "32", "--timeout", "0", \
+     "app:app"]

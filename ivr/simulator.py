@@ -145,7 +145,7 @@ class TwilioSimulator:
                 self.hear(record, f"[audio {verb.text}]")
             elif verb.tag == "Gather":
                 for nested in verb:
-                    self.hear(record, nested.text or "" if nested.tag == "Say" else f"[audio {nested.text}]")
+                    self.hear(record, (nested.text or "") if nested.tag == "Say" else f"[audio {nested.text}]")
                 turn = caller(record.heard)
                 self.echo(f"caller: {turn.say or ('[keys ' + turn.dtmf + ']' if turn.dtmf else '[silence]')}")
                 if turn.say or turn.dtmf or verb.get("actionOnEmptyResult") == "true":
