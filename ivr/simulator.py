@@ -44,7 +44,8 @@ class HttpTransport:
 
     def get_json(self, url, headers):
         response = requests.get(url, headers=headers, timeout=15)
-        return response.status_code, (response.json() if response.content else {})
+        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        return response.status_code, (response.json() if is_json else {})
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,14 @@ def render(actions, *, locale: str, turn: int = 0) -> str:
     return twiml.render(actions, locale=locale, turn=turn, audio_url=lambda text: audio_url(text, locale))
 
 
+def record_event(event: dict) -> None:
+    """Analytics are best effort: a store fault must not change what the caller hears."""
+    try:
+        conversations().store.log_event({**event, "at": conversations().clock()})
+    except Exception:
+        log.exception("call %s: %s event not recorded", event.get("call"), event.get("type"))
+
+
 def xml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
@@ -183,8 +191,7 @@ def queue_exit() -> str:
     """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
     result = request.form.get("QueueResult", "")
     call_sid = request.form.get("CallSid", "")
-    conversations().store.log_event({"call": call_sid, "type": "queue_exit", "result": result,
-                                     "queue": request.args.get("queue"), "at": conversations().clock()})
+    record_event({"call": call_sid, "type": "queue_exit", "result": result, "queue": request.args.get("queue")})
     if result in ("error", "system-error"):
         log.error("call %s: queue %s failed (%s)", call_sid, request.args.get("queue"), result)
         return fault_reply(call_sid, reason="queue_error")
@@ -212,6 +219,6 @@ def whisper() -> Response:
 def status() -> tuple[str, int]:
     """Call status callback: record how the call ended (for analytics: abandoned vs. transferred vs. served)."""
     call_sid = request.form.get("CallSid", "")
-    conversations().store.log_event({"call": call_sid, "type": "status", "status": request.form.get("CallStatus"),
-                                     "duration": request.form.get("CallDuration"), "at": conversations().clock()})
+    record_event({"call": call_sid, "type": "status", "status": request.form.get("CallStatus"),
+                  "duration": request.form.get("CallDuration")})
     return "", 204

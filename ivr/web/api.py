@@ -30,7 +30,11 @@ def token_required(view):
 @token_required
 def call_context(call_sid: str):
     """The context record stored before the call was transferred."""
-    record = current_app.extensions["ivr.conversations"].store.load_context(call_sid)
+    try:
+        record = current_app.extensions["ivr.conversations"].store.load_context(call_sid)
+    except Exception:
+        log.exception("context for %s: store unavailable", call_sid)
+        return jsonify(error="the call store is unavailable; try again"), 503
     if record is None:
         return jsonify(error=f"no context for call {call_sid} (unknown, not transferred yet, or expired)"), 404
     return jsonify(record)

@@ -133,6 +133,26 @@ def test_recogniser_crash_mid_call_ends_at_a_human(settings, redis_client, clock
     assert record.queue == "general" and record.context["reason"] == "speech_fault"
 
 
+def test_redis_dropping_mid_stream_call_ends_at_a_human(settings, clock):
+    import fakeredis
+
+    from ivr.types import Utterance
+
+    server = fakeredis.FakeServer()
+
+    class RedisDropsNow(ScriptedRecognizer):
+        def finish(self):
+            server.connected = False  # the store goes away just as the caller finishes speaking
+            return Utterance("my internet keeps dropping out")
+
+    app = make_app(replace(settings, speech_mode="stream"), fakeredis.FakeRedis(server=server, decode_responses=True),
+                   clock, IVR_RECOGNIZER_FACTORY=lambda locale: RedisDropsNow(), IVR_PACED=False)
+    with LiveServer(app) as server_:
+        record = call(server_, [speech()])
+    assert record.queue == "general" and record.ended == "bridged to agent"
+    assert len(record.played) > 16000  # greeting and the apology were played, not silence
+
+
 # --- the session on its own: exact frame timing of barge-in ------------------------------------------------
 
 
