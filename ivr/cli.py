@@ -28,10 +28,11 @@ def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None
     from ivr import create_app
     from ivr.simulator import FlaskTransport, TwilioSimulator
 
-    settings = dataclasses.replace(
+    settings = dataclasses.replace(  # <Say> so the transcript shows the words rather than audio URLs
         settings,
         twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
         api_token=settings.api_token or secrets.token_hex(16),
+        gather_prompts="say",
     )
     app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at)})
     return TwilioSimulator(FlaskTransport(app.test_client()), auth_token=settings.twilio_auth_token,
