@@ -195,7 +195,7 @@ def test_self_service_balance_collects_the_account_number(env):
     assert state.step == "slot" and "8-digit account number" in said(actions)
     assert actions[-1] == Listen("digits", max_digits=8, timeout_s=8, end_silence_ms=1200)
     state, actions = run(env, "what's my balance", "one two three four five six seven eight")
-    assert "84.20" in said(actions) and state.step == "anything_else"
+    assert "84 dollars and 20 cents, due on December 3" in said(actions) and state.step == "anything_else"
     assert state.slots == {"account_number": "12345678"}
 
 
@@ -203,7 +203,7 @@ def test_slot_by_keypad_and_retry_on_wrong_length(env):
     state, actions = run(env, "what's my balance", ("keys", "1234"))
     assert state.step == "slot" and "didn't sound right" in said(actions)
     state, actions = run(env, "what's my balance", ("keys", "1234"), ("keys", "12345678#"))
-    assert "84.20" in said(actions)
+    assert "84 dollars and 20 cents, due on December 3" in said(actions)
 
 
 def test_slot_failures_escalate_to_the_intents_queue(env):
@@ -312,3 +312,15 @@ def test_state_round_trips_through_json(env):
     state, _ = run(env, "payment")
     again = DialogState.from_dict(json.loads(json.dumps(state.to_dict())))
     assert again == state
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "language", "spoken"),
+    [(84.2, "USD", "en", "84 dollars and 20 cents"), (12.0, "EUR", "en", "12 euros"),
+     (84.2, "EUR", "de", "84 Euro 20"), (5.0, "EUR", "de", "5 Euro")],
+)
+def test_demo_amounts_are_spoken_naturally(amount, currency, language, spoken):
+    from ivr.dialog.demo_backend import spoken_amount, spoken_date
+
+    assert spoken_amount(amount, currency, language) == spoken
+    assert spoken_date("2026-12-03", language) == ("3. Dezember" if language == "de" else "December 3")
