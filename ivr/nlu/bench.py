@@ -133,8 +133,33 @@ def run(eval_dir: Path, *, noisy: bool = False, quick: bool = False, use_encoder
         rows.append(mean_row(f"BANKING77 10-shot, mean of {len(few)}", few))
         spread = np.std([r.accuracy for r in few])
         out(f"{format_row(rows[-1])}   (accuracy ± {spread:.3f} over seeds)")
+    calibration_by_size(c_train, c_test, encoder, sizes=(5, 10) if quick else (10, 50, 150), out=out)
     speed(c_train, c_test, encoder, quick=quick, out=out)
     return rows
+
+
+def subset(split: Split, labels: list[str]) -> Split:
+    keep = set(labels)
+    pairs = [(t, lab) for t, lab in zip(split.texts, split.labels, strict=True) if lab in keep]
+    return Split([t for t, _ in pairs], [lab for _, lab in pairs])
+
+
+def calibration_by_size(train: Split, test: Split, encoder: SentenceEncoder | None, *, sizes: tuple[int, ...],
+                        threshold: float = 0.55, out=print) -> None:
+    """Does a confidence threshold mean the same in a small and a large grammar? Grammars of 20 phrases per
+    intent with 10…150 intents: calibration error, and how often answers above the confirm threshold are right."""
+    intents = sorted(set(train.labels))
+    for size in sizes:
+        grammar = few_shot(subset(train, intents[:size]), 20)
+        held_out = subset(test, intents[:size])
+        classifier = IntentClassifier.train(grammar.texts, grammar.labels, encoder=encoder)
+        probs = classifier.predict_proba(held_out.texts)
+        confidence = probs.max(1)
+        correct = np.array(classifier.labels)[probs.argmax(1)] == np.array(held_out.labels)
+        sure = confidence >= threshold
+        out(f"calibration, {size:3d} intents x 20 phrases: ECE {expected_calibration_error(confidence, correct):.3f}"
+            f"  mean confidence {confidence.mean():.3f} vs accuracy {correct.mean():.3f};  p >= {threshold}: "
+            f"{sure.mean():.0%} of answers, {correct[sure].mean() if sure.any() else float('nan'):.3f} correct")
 
 
 def mean_row(task: str, rows: list[Row]) -> Row:

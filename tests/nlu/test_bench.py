@@ -62,6 +62,7 @@ def test_run_prints_one_row_per_task_and_model(small_eval_dir):
     clinc = [r for r in rows if r.task.startswith("CLINC")]
     assert all(r.oos_recall is not None for r in clinc)
     assert any("classify p50" in line and "build" in line for line in lines)
+    assert sum(line.startswith("calibration,") for line in lines) == 2
 
 
 def test_cli_bench_nlu_quick(small_eval_dir, capsys, monkeypatch):
