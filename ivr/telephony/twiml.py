@@ -93,31 +93,32 @@ def safe_transfer(message: str, queue: str, *, locale: str) -> str:
     return render([Say(message), Transfer(queue, reason="fault")], locale=locale)
 
 
-def announce(text: str, *, locale: str, pause_s: int = 0) -> str:
+def announce(text: str, *, locale: str, audio_url: AudioUrl | None = None, pause_s: int = 0) -> str:
     """A spoken message (hold announcement, whisper), optionally followed by silence for hold music."""
     response = VoiceResponse()
-    response.say(text, language=locale)
+    speak(response, text, locale=locale, audio_url=audio_url)
     if pause_s:
         response.pause(length=pause_s)
     return str(response)
 
 
-def hold(announcement: str, offer: str | None, *, callback_action: str, locale: str) -> str:
+def hold(announcement: str, offer: str | None, *, callback_action: str, locale: str,
+         audio_url: AudioUrl | None = None) -> str:
     """waitUrl TwiML: position and wait, and after a long wait a keypress for a call back instead."""
     response = VoiceResponse()
-    response.say(announcement, language=locale)
+    speak(response, announcement, locale=locale, audio_url=audio_url)
     if offer:
         choice = Gather(input="dtmf", num_digits=1, timeout=6, action=callback_action, method="POST")
-        choice.say(offer, language=locale)
+        speak(choice, offer, locale=locale, audio_url=audio_url)
         response.append(choice)
     response.pause(length=25)
     return str(response)
 
 
-def leave_with(message: str, *, locale: str) -> str:
+def leave_with(message: str, *, locale: str, audio_url: AudioUrl | None = None) -> str:
     """Say goodbye and <Leave> the queue (Twilio then requests the <Enqueue action>)."""
     response = VoiceResponse()
-    response.say(message, language=locale)
+    speak(response, message, locale=locale, audio_url=audio_url)
     response.leave()
     return str(response)
 

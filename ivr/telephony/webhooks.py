@@ -43,8 +43,12 @@ def audio_url(text: str, locale: str) -> str | None:
     return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav"
 
 
+def player(locale: str) -> twiml.AudioUrl:
+    return lambda text: audio_url(text, locale)
+
+
 def render(actions, *, locale: str, turn: int = 0) -> str:
-    return twiml.render(actions, locale=locale, turn=turn, audio_url=lambda text: audio_url(text, locale))
+    return twiml.render(actions, locale=locale, turn=turn, audio_url=player(locale))
 
 
 def record_event(event: dict) -> None:
@@ -166,7 +170,7 @@ def wait() -> Response:
     offer = grammar.prompts.hold_callback if queue and waited >= queue.max_wait_before_callback else None
     action = twiml.url("/voice/wait-callback", queue=queue_name, locale=locale)
     announcement = grammar.prompts.wait.format(position=position, minutes=minutes)
-    return xml(twiml.hold(announcement, offer, callback_action=action, locale=locale))
+    return xml(twiml.hold(announcement, offer, callback_action=action, locale=locale, audio_url=player(locale)))
 
 
 @bp.post("/wait-callback")
@@ -182,7 +186,7 @@ def wait_callback() -> str:
                         "reason": "long_wait", "at": conversations().clock()})
     store.log_event({"call": call_sid, "type": "callback", "queue": queue, "at": conversations().clock()})
     prompts = conversations().catalog.get(locale).grammar.prompts
-    return twiml.leave_with(prompts.callback_queued, locale=locale)
+    return twiml.leave_with(prompts.callback_queued, locale=locale, audio_url=player(locale))
 
 
 @bp.post("/queue-exit")
@@ -206,12 +210,13 @@ def whisper() -> Response:
     locale = locale_param()
     try:
         context = conversations().store.load_context(call_sid)
+        locale = context["locale"] if context else locale  # the caller's hotline decides the agents' language
         template = conversations().catalog.get(locale).grammar.prompts.whisper
     except Exception:
         log.exception("whisper for %s: context unavailable", call_sid)
         context, template = None, "Incoming caller. {summary}"
     summary = context["summary"] if context else "No details were collected for this caller."
-    return xml(twiml.announce(template.format(summary=summary), locale=locale))
+    return xml(twiml.announce(template.format(summary=summary), locale=locale, audio_url=player(locale)))
 
 
 @bp.post("/status")
