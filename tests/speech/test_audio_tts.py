@@ -68,7 +68,8 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     response = app.test_client().get(url.removeprefix("https://ivr.example.com"))
     assert response.status_code == 200 and response.mimetype == "audio/wav" and len(response.data) > 1000
     assert app.test_client().get("/voice/audio/nothere.wav").status_code == 404
-    hold = ET.fromstring(helper.post("/voice/wait?queue=billing", {"CallSid": "CAp", "QueuePosition": "2"}).get_data(True))
+    waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp", "QueuePosition": "2"})
+    hold = ET.fromstring(waiting.get_data(as_text=True))
     assert hold.find("./Play").text.startswith("https://ivr.example.com/voice/audio/")  # rendered on demand
 
 
