@@ -30,10 +30,6 @@ class Interpretation:
     ranking: tuple[tuple[str, float], ...] = ()
     out_of_scope: bool = False
 
-    @property
-    def alternatives(self) -> tuple[tuple[str, float], ...]:
-        return self.ranking[1:4]
-
 
 # --- Actions: what the dialog asks the transport to do --------------------------------------------------
 
