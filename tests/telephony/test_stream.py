@@ -1,6 +1,7 @@
 """Stream mode end to end: the real app on a socket, driven over the WebSocket by the Media Streams simulator,
 with a scripted recogniser that returns text at the end of each utterance of real audio."""
 import base64
+import threading
 from dataclasses import replace
 
 import pytest
