@@ -71,6 +71,12 @@ class CallRecord:
 Caller = Callable[[list[str]], CallerTurn]
 
 
+def spoken(element: ET.Element) -> list[str]:
+    """What a listener hears from a TwiML element and its children: <Say> text, or which audio <Play>s."""
+    sounds = (e for e in element.iter() if e.tag in ("Say", "Play"))
+    return [(e.text or "") if e.tag == "Say" else f"[audio {e.text}]" for e in sounds]
+
+
 def scripted_caller(turns: list[CallerTurn]) -> Caller:
     """A caller that answers each question with the next scripted turn, then stays silent."""
     queue = list(turns)
@@ -133,20 +139,23 @@ class TwilioSimulator:
             )
             record.context = context if status == 200 else None
 
-    def hear(self, record: CallRecord, text: str) -> None:
-        record.heard.append(text)
-        self.echo(f"IVR:    {text}")
+    def hear(self, record: CallRecord, *texts: str) -> None:
+        for text in texts:
+            record.heard.append(text)
+            self.echo(f"IVR:    {text}")
+
+    def agent_hears(self, record: CallRecord, url: str, leg: dict) -> None:
+        """The agent's leg fetches the whisper before the bridge."""
+        record.whisper = " ".join(spoken(ET.fromstring(self.post(record, url, leg))))
+        self.echo(f"[agent hears] {record.whisper}")
 
     def execute(self, record: CallRecord, body: str, caller: Caller, base: dict) -> tuple[str, dict] | None:
         """Run one TwiML document; return the next request Twilio would make, or None when the call ends."""
         for verb in ET.fromstring(body):
-            if verb.tag == "Say":
-                self.hear(record, verb.text or "")
-            elif verb.tag == "Play":
-                self.hear(record, f"[audio {verb.text}]")
+            if verb.tag in ("Say", "Play"):
+                self.hear(record, *spoken(verb))
             elif verb.tag == "Gather":
-                for nested in verb:
-                    self.hear(record, (nested.text or "") if nested.tag == "Say" else f"[audio {nested.text}]")
+                self.hear(record, *spoken(verb))
                 turn = caller(record.heard)
                 self.echo(f"caller: {turn.say or ('[keys ' + turn.dtmf + ']' if turn.dtmf else '[silence]')}")
                 if turn.say or turn.dtmf or verb.get("actionOnEmptyResult") == "true":
@@ -175,10 +184,8 @@ class TwilioSimulator:
         for noun in verb:
             self.echo(f"[dialing {noun.tag} {(noun.text or '').strip()}]")
             if noun.get("url"):
-                agent_leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-dial"}
-                whisper = self.post(record, noun.get("url", ""), agent_leg)
-                record.whisper = " ".join(s.text or "" for s in ET.fromstring(whisper).iter("Say"))
-                self.echo(f"[callee hears] {record.whisper}")
+                leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-dial"}
+                self.agent_hears(record, noun.get("url", ""), leg)
         record.ended = "dialed"
 
     def enqueue(self, record: CallRecord, verb: ET.Element, base: dict) -> None:
@@ -187,13 +194,9 @@ class TwilioSimulator:
         self.echo(f"[queued in {record.queue}]")
         wait = {**base, "QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "CurrentQueueSize": "1",
                 "QueueTime": "0", "AvgQueueTime": "0"}
-        hold = self.post(record, verb.get("waitUrl", "/voice/wait"), wait)
-        for say in ET.fromstring(hold).iter("Say"):
-            self.hear(record, say.text or "")
-        agent_leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-api", "To": "client:agent"}
-        whisper = self.post(record, f"/voice/whisper?call={record.call_sid}", agent_leg)
-        record.whisper = " ".join(s.text or "" for s in ET.fromstring(whisper).iter("Say"))
-        self.echo(f"[agent hears] {record.whisper}")
+        self.hear(record, *spoken(ET.fromstring(self.post(record, verb.get("waitUrl", "/voice/wait"), wait))))
+        leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-api", "To": "client:agent"}
+        self.agent_hears(record, f"/voice/whisper?call={record.call_sid}", leg)
         self.post(record, verb.get("action", "/voice/queue-exit"), {**base, "QueueResult": "bridged",
                                                                      "QueueTime": "12"})
         record.ended = "bridged to agent"
