@@ -63,7 +63,6 @@ class StreamRecord(CallRecord):
     clears: int = 0
     reply_latency_ms: list[float] = field(default_factory=list)  # end of caller audio → first reply frame
     clear_latency_ms: list[float] = field(default_factory=list)  # caller speech onset in a prompt → clear
-    clear_after_frames: list[int] = field(default_factory=list)  # the same, in caller frames sent
 
     def save(self, path: str | Path) -> None:
         write_wav(path, ulaw_to_pcm(bytes(self.played)))
@@ -86,7 +85,7 @@ class StreamCaller:
         self.prompt_frames = 0  # frames of the current prompt played so far
         self.heard_since_turn = False
         self.last_speech_at: float | None = None
-        self.barge_started: tuple[float, int] | None = None
+        self.barge_started: float | None = None  # when the barging speech began (monotonic)
         self.sent = 0
 
     def run(self, *, from_: str = "+15550100001", locale: str | None = None) -> StreamRecord:
@@ -157,7 +156,7 @@ class StreamCaller:
         self.play_one_frame(ws, stream_sid, record)
         self.caller_acts(ws, stream_sid)
         payload = self.speaking.popleft() if self.speaking else SILENCE
-        if self.speaking == deque() and payload is not SILENCE:
+        if not self.speaking and payload is not SILENCE:  # the caller's last frame of speech
             self.last_speech_at = time.monotonic()
         ws.send(json.dumps({"event": "media", "streamSid": stream_sid, "media": {
             "track": "inbound", "chunk": str(self.sent + 1), "timestamp": str(self.sent * 20),
@@ -178,9 +177,7 @@ class StreamCaller:
             self.simulator.echo("[service sent clear: caller barged in]")
             record.clears += 1
             if self.barge_started is not None:
-                at, frame = self.barge_started
-                record.clear_latency_ms.append((time.monotonic() - at) * 1000)
-                record.clear_after_frames.append(self.sent - frame)
+                record.clear_latency_ms.append((time.monotonic() - self.barge_started) * 1000)
                 self.barge_started = None
             marks = [item for item in self.playback if item[0] == "mark"]
             self.playback = deque(marks)  # audio dropped; Twilio still returns the marks
@@ -210,8 +207,7 @@ class StreamCaller:
         self.turns.popleft()
         self.heard_since_turn = False
         if turn.barge_in_ms is not None:  # measured from where the recording's speech begins
-            onset = speech_onset(turn.audio)
-            self.barge_started = (time.monotonic() + onset * 0.02 * self.realtime, self.sent + onset)
+            self.barge_started = time.monotonic() + speech_onset(turn.audio) * 0.02 * self.realtime
         what = f"keys {turn.dtmf}" if turn.dtmf else f"{len(turn.audio) / 8000:.1f} s of audio"
         self.simulator.echo(f"caller: [{what}{' (barging in)' if turn.barge_in_ms is not None else ''}]")
         if turn.dtmf:
