@@ -62,7 +62,12 @@ def init_app(app: Flask) -> None:
                 raw = ws.receive(timeout=60)
                 if raw is None:
                     break
-                session.handle(json.loads(raw))
+                try:
+                    message = json.loads(raw)
+                except ValueError:
+                    log.warning("call %s: ignoring a malformed stream message %r", session.call_sid, str(raw)[:80])
+                    continue
+                session.handle(message)
         finally:
             session.player.stop()
             speech.stream_closed()
