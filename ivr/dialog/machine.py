@@ -92,7 +92,7 @@ class _Turn:
         self.state.turns.append(Turn("caller", text, self.env.now))
 
     def wants_agent(self, utterance: Utterance) -> bool:
-        if utterance.digits == "0" or (utterance.digits.startswith("0") and self.state.step != "slot"):
+        if utterance.digits == "0":  # a lone 0; longer key strings (account or phone numbers) may start with 0
             return True
         if self.state.step == "intent" and utterance.text:
             reading = self.interpret(utterance)

@@ -272,6 +272,12 @@ def test_closed_queue_callback_to_another_number(understanding, registry):
     assert state.callback_number == "5551234567"
 
 
+def test_closed_queue_callback_number_may_start_with_zero(understanding, registry):
+    env = DialogEnv(understanding, registry, SUNDAY_NIGHT)
+    state, _ = run(env, "I want to pay my bill", ("keys", "0301234567#"))
+    assert state.callback_number == "0301234567" and not state.agent_requested
+
+
 def test_always_open_queue_ignores_the_clock(understanding, registry):
     env = DialogEnv(understanding, registry, SUNDAY_NIGHT)
     _, actions = run(env, "my internet is down")
