@@ -62,12 +62,14 @@ class PromptAudio:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.renderer = renderer
         self.rate = rate
-        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")  # espeak-ng is flaky in parallel
 
+    @staticmethod
+    def voice(locale: str) -> str:
+        return VOICES.get(locale[:2], "en-us")
+
     def key(self, text: str, locale: str) -> str:
-        voice = VOICES.get(locale[:2], "en-us")
-        return hashlib.sha1(f"{text}\x00{voice}\x00{self.rate}\x00{locale}".encode()).hexdigest()[:24]
+        return hashlib.sha1(f"{text}\x00{self.voice(locale)}\x00{self.rate}\x00{locale}".encode()).hexdigest()[:24]
 
     def path(self, key: str) -> Path:
         return self.cache_dir / f"{key}.wav"
@@ -80,7 +82,7 @@ class PromptAudio:
         """The prompt's WAV, rendering it now when it is not cached. Raises when rendering fails."""
         path = self.path(self.key(text, locale))
         if not path.exists():
-            samples, rate = self.renderer.render(text, voice=VOICES.get(locale[:2], "en-us"), rate=self.rate)
+            samples, rate = self.renderer.render(text, voice=self.voice(locale), rate=self.rate)
             partial = path.with_suffix(f".{threading.get_ident()}.tmp")
             write_wav(partial, resample(samples, rate))
             partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
