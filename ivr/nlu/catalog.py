@@ -34,7 +34,7 @@ class GrammarCatalog:
         with self._lock:
             for locale, path in grammar_files(self.grammar_dir).items():
                 mtime = path.stat().st_mtime
-                if self._mtimes.get(path) == mtime and locale in self._live:
+                if self._mtimes.get(path) == mtime:  # unchanged: a refused file is not re-read until edited
                     continue
                 self._mtimes[path] = mtime
                 self.install(locale, path)
