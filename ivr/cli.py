@@ -23,17 +23,18 @@ def fixed_clock(iso: str | None):
     return lambda: moment
 
 
+def in_process(settings: Settings, **changes) -> Settings:
+    """Settings for an app the simulator runs itself: throwaway tokens where none are configured."""
+    return dataclasses.replace(settings, twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+                               api_token=settings.api_token or secrets.token_hex(16), **changes)
+
+
 def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None):
     """A simulator wired to a fresh in-process app, with throwaway tokens when none are configured."""
     from ivr import create_app
     from ivr.simulator import FlaskTransport, TwilioSimulator
 
-    settings = dataclasses.replace(  # <Say> so the transcript shows the words rather than audio URLs
-        settings,
-        twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-        api_token=settings.api_token or secrets.token_hex(16),
-        gather_prompts="say",
-    )
+    settings = in_process(settings, speech_mode="gather", gather_prompts="say")  # <Say>: the transcript shows words
     app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at)})
     return TwilioSimulator(FlaskTransport(app.test_client()), auth_token=settings.twilio_auth_token,
                            base_url="http://localhost", api_token=settings.api_token, echo=echo)
@@ -86,9 +87,7 @@ def stream_call(args: argparse.Namespace, settings: Settings) -> int:
     server: LiveServer | nullcontext = nullcontext()
     url = args.url
     if not url:
-        settings = dataclasses.replace(settings, speech_mode="stream",
-                                       twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-                                       api_token=settings.api_token or secrets.token_hex(16))
+        settings = in_process(settings, speech_mode="stream")
         config: dict = {"IVR_SETTINGS": settings}
         if not settings.vosk_model:
             print("[no IVR_VOSK_MODEL: a scripted recogniser hears the --say texts for the audio turns]")

@@ -211,14 +211,14 @@ class ConversationScript:
     expect: dict
     locale: str | None = None
     caller_number: str = "+15550100001"
-    at: str | None = None  # ISO time the call happens (opening hours), for the injected clock
+    at: str = "2026-11-25T10:00:00-05:00"  # when the call happens (a weekday morning: every shipped queue is open)
 
     @classmethod
     def load(cls, path: str | Path) -> ConversationScript:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         turns = [CallerTurn() if t in ("silence", None) else CallerTurn(**t) for t in data.get("caller", [])]
         return cls(data.get("name", Path(path).stem), turns, data.get("expect", {}), data.get("locale"),
-                   str(data.get("from", "+15550100001")), data.get("at"))
+                   str(data.get("from", "+15550100001")), data.get("at", cls.at))
 
     def run(self, simulator: TwilioSimulator) -> CallRecord:
         return simulator.place_call(scripted_caller(self.turns), from_=self.caller_number, locale=self.locale)

@@ -17,7 +17,6 @@ def test_there_are_enough_scripted_calls():
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
 def test_conversation(path, simulator, clock):
     script = ConversationScript.load(path)
-    if script.at:
-        clock.now = datetime.fromisoformat(script.at).timestamp()
+    clock.now = datetime.fromisoformat(script.at).timestamp()
     record = script.run(simulator)
     assert script.failures(record) == [], "\n".join(record.heard)
