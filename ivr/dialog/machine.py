@@ -234,12 +234,13 @@ class _Turn:
         self.listen()
 
     def on_callback(self, utterance: Utterance) -> None:
-        if utterance.digits == "1" or parse_yes_no(utterance.text) is True:
+        answer = None if utterance.digits else parse_yes_no(utterance.text)
+        if answer is False:
+            return self.goodbye()
+        if utterance.digits == "1" or answer is True:
             number = self.state.caller
         else:
             number = utterance.digits.rstrip("#") or parse_digits(utterance.text)
-        if parse_yes_no(utterance.text) is False and not utterance.digits:
-            return self.goodbye()
         if not 6 <= len(number.lstrip("+")) <= 15:
             return self.retry([self.prompts.slot_retry], reason="callback_number")
         self.state.callback_number = number
