@@ -70,6 +70,9 @@ def voice_webhook(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         call_sid = request.form.get("CallSid", "")
+        if not call_sid:
+            log.warning("400 %s: signed but without a CallSid", request.path)
+            abort(400)
         items = sorted(request.form.items(multi=True))
         key = hashlib.sha1(repr((request.path, request.query_string, items)).encode()).hexdigest()
         store = conversations().store

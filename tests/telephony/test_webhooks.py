@@ -75,6 +75,12 @@ def test_unsigned_or_wrongly_signed_webhooks_get_403(client, path, signature, ca
     assert "X-Twilio-Signature" in caplog.text
 
 
+def test_signed_webhook_without_call_sid_is_a_bad_request(twilio, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert twilio.post("/voice/gather", {"SpeechResult": "hello"}).status_code == 400
+    assert "without a CallSid" in caplog.text
+
+
 def test_signature_for_another_token_or_tampered_params_is_rejected(client):
     other = TwilioHelper(client)
     other.validator.token = b"another-token"
