@@ -12,35 +12,39 @@ log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app. `test_config` may carry IVR_SETTINGS, REDIS_CLIENT, IVR_CLOCK and IVR_ACTIONS fakes."""
+    """Build the app. `test_config` may carry fakes: IVR_SETTINGS, REDIS_CLIENT, IVR_CLOCK, IVR_ACTIONS (a
+    self-service registry), IVR_CATALOG (grammars already trained), IVR_TTS, IVR_RECOGNIZER_FACTORY, IVR_PACED."""
     from ivr import speech, store, telephony, web
     from ivr.conversation import Conversations
-    from ivr.dialog import ActionRegistry
-    from ivr.dialog.demo_backend import DemoBilling, register_demo_actions
     from ivr.nlu.catalog import GrammarCatalog
     from ivr.nlu.encoder import load_encoder
+    from ivr.selfservice import registry_for
 
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
     settings: Settings = app.config.setdefault("IVR_SETTINGS", Settings.from_env())
     if settings.insecure_skip_signature:
         log.warning("!!! IVR_INSECURE_SKIP_SIGNATURE is on: Twilio signatures are NOT checked. Never in production.")
-
-    actions = app.config.get("IVR_ACTIONS")
-    if actions is None:
-        actions = ActionRegistry()
-        register_demo_actions(actions, DemoBilling.from_file())
-    encoder = load_encoder() if settings.nlu_encoder else None
-    log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
-    catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
-                             encoder=encoder)
+    actions = app.config.get("IVR_ACTIONS") or registry_for(settings.selfservice_backends)
+    log.info("self-service backends: %s", ", ".join(sorted(actions.names())) or "none (IVR_SELFSERVICE)")
     speech.init_app(app)
-    if app.extensions["ivr.speech"].tts:
-        catalog.on_install = lambda grammar: app.extensions["ivr.speech"].prompts.prerender(
-            grammar.static_prompts(), grammar.locale)
-    catalog.refresh()
-    if not app.testing:
-        catalog.watch()
+    prompts = app.extensions["ivr.speech"].prompts if app.extensions["ivr.speech"].tts else None
+    catalog = app.config.get("IVR_CATALOG")
+    if catalog is None:
+        encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+        log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
+        catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
+                                 encoder=encoder)
+        if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
+            catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
+        catalog.refresh()
+        if not app.testing:
+            catalog.watch()
+    elif prompts is not None:
+        for locale in catalog.locales():
+            grammar = catalog.get(locale).grammar
+            prompts.prerender(grammar.static_prompts(), grammar.locale)
+    app.extensions["ivr.catalog"] = catalog
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)
     app.extensions["ivr.conversations"] = Conversations(app.extensions["ivr.store"], catalog, actions, clock)

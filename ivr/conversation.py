@@ -1,23 +1,56 @@
-"""Runs the dialog for a call over the store: load state, decide, persist state/context/events. Both speech
-transports (Gather webhooks and Media Streams) go through here, so they behave the same."""
+"""Runs a call over the store: load state, understand, decide, run self-service, persist state/context/events.
+Both speech transports (Gather webhooks and Media Streams) go through these verbs, so they behave the same; the
+telephony views only translate them to and from TwiML."""
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ivr.dialog import ActionRegistry, DialogEnv, DialogState, escalate, next_actions, start_call
+from ivr import dialog
+from ivr.dialog import DialogState
+from ivr.grammar import Grammar
+from ivr.nlu import understand
 from ivr.nlu.catalog import GrammarCatalog
 from ivr.privacy import redact
-from ivr.routing.handoff import context_record
+from ivr.routing.handoff import estimate_mood, summarize, wait_minutes
+from ivr.selfservice import ActionRegistry
 from ivr.store import CallStore
-from ivr.types import Action, Transfer, Utterance
+from ivr.types import (
+    Action,
+    CallbackRequest,
+    CallContext,
+    CallEvent,
+    Hangup,
+    RunSelfService,
+    SelfServiceRequest,
+    Transfer,
+    Utterance,
+)
 
 log = logging.getLogger(__name__)
+FALLBACK_WHISPER = "Incoming caller. {summary}"
 
 
 class UnknownCall(LookupError):
     """No state for this CallSid: never seen, or expired."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to do next on a call, and what the transport needs to render it."""
+
+    actions: tuple[Action, ...]
+    locale: str
+    turn: int = 0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a queued caller hears: position and wait, and after a long wait the offer of a call back."""
+
+    announcement: str
+    callback_offer: str | None
 
 
 @dataclass
@@ -29,57 +62,137 @@ class Conversations:
     actions: ActionRegistry
     clock: Callable[[], float]
 
-    def env(self, locale: str) -> DialogEnv:
-        return DialogEnv(self.catalog.get(locale), self.actions, self.clock())
+    def grammar(self, locale: str | None) -> Grammar:
+        return self.catalog.get(locale).grammar
 
-    def begin(self, call_sid: str, *, caller: str, locale: str) -> tuple[DialogState, list[Action]]:
+    def begin(self, call_sid: str, *, caller: str, locale: str) -> Reply:
         """Start a call: greet and listen."""
-        env = self.env(locale)
-        locale = env.understanding.grammar.locale
-        state = DialogState(call_sid=call_sid, caller=caller, locale=locale, started_at=env.now)
-        state, actions = start_call(state, env)
-        self.persist(state, actions, env)
-        self.store.log_event({"at": env.now, "call": call_sid, "type": "start", "locale": locale})
+        grammar, now = self.grammar(locale), self.clock()
+        state = DialogState(call_sid=call_sid, caller=caller, locale=grammar.locale, started_at=now)
+        state, actions = dialog.start(state, grammar, now)
+        self.persist(state, actions, grammar)
+        self.note(CallEvent(call_sid, "start", now, {"locale": grammar.locale}))
+        return Reply(tuple(actions), state.locale, state.turn_count)
+
+    def respond(self, call_sid: str, utterance: Utterance) -> Reply:
+        """Feed one caller turn to the NLU and the dialog, run any self-service step, persist the outcome."""
+        state = self.load(call_sid)
+        understanding, now = self.catalog.get(state.locale), self.clock()
+        reading = understand(utterance, dialog.expecting(state), understanding)
+        state, actions = dialog.decide(state, reading, understanding.grammar, now)
+        state, actions = self.run_self_service(state, actions, understanding.grammar)
+        self.persist(state, actions, understanding.grammar)
+        self.note(CallEvent(call_sid, "turn", now, {
+            "step": state.step, "intent": state.intent, "score": state.score, "text": redact(utterance.text),
+            "digits": bool(utterance.digits), "retries": state.retries}))
+        return Reply(tuple(actions), state.locale, state.turn_count)
+
+    def run_self_service(self, state: DialogState, actions: list[Action],
+                         grammar: Grammar) -> tuple[DialogState, list[Action]]:
+        """Carry out a RunSelfService action and let the dialog continue with its result."""
+        while actions and isinstance(actions[-1], RunSelfService):
+            step = actions.pop()
+            assert isinstance(step, RunSelfService)
+            result = self.actions.run(step.name, SelfServiceRequest(dict(step.slots), state.caller, state.locale))
+            if not result.ok:
+                log.warning("self-service %s failed for %s: %s", step.name, state.call_sid, result.data)
+            state, more = dialog.resume(state, result, grammar, self.clock())
+            actions += more
         return state, actions
 
-    def respond(self, call_sid: str, utterance: Utterance) -> tuple[DialogState, list[Action]]:
-        """Feed one caller turn to the dialog and persist the outcome."""
-        state = self.store.load_state(call_sid)
-        if state is None:
-            raise UnknownCall(call_sid)
-        env = self.env(state.locale)
-        state, actions = next_actions(state, utterance, env)
-        self.persist(state, actions, env)
-        self.store.log_event({
-            "at": env.now, "call": call_sid, "type": "turn", "step": state.step, "intent": state.intent,
-            "score": state.score, "text": redact(utterance.text), "digits": bool(utterance.digits),
-            "retries": state.retries,
-        })
-        return state, actions
+    def after_stream(self, call_sid: str, *, locale: str) -> Reply:
+        """The stream closed: carry out what the dialog decided (transfer or goodbye), or send the caller to a human."""
+        state = self.load(call_sid)
+        if state.outcome == "transfer" and state.queue:
+            return Reply((Transfer(state.queue, tuple(state.skills), state.transfer_reason or "intent"),), state.locale)
+        if state.step == "done":
+            return Reply((Hangup(),), state.locale)
+        log.error("call %s: stream ended without a decision, transferring", call_sid)
+        return self.fail(call_sid, locale=locale, reason="stream_ended")
 
-    def fail(self, call_sid: str, *, locale: str, reason: str) -> list[Action]:
+    def fail(self, call_sid: str, *, locale: str, reason: str) -> Reply:
         """A fault mid-call: apologise and transfer. Saves what it can, but never raises for the store."""
-        env = self.env(locale)
+        grammar = self.grammar(locale)
         try:
-            state = self.store.load_state(call_sid) or DialogState(call_sid=call_sid, locale=locale)
+            state = self.load(call_sid)
         except Exception:
-            state = DialogState(call_sid=call_sid, locale=locale)
-        state, actions = escalate(state, env, reason=reason)
+            state = DialogState(call_sid=call_sid, locale=grammar.locale)
+        state, actions = dialog.escalate(state, grammar, self.clock(), reason=reason)
         try:
-            self.persist(state, actions, env)
+            self.persist(state, actions, grammar)
         except Exception:
             log.exception("call %s: could not persist the fault transfer", call_sid)
-        return actions
+        return Reply(tuple(actions), state.locale)
 
-    def persist(self, state: DialogState, actions: list[Action], env: DialogEnv) -> None:
+    def hold(self, *, locale: str, queue: str, position: int, avg_queue_time_s: int, waited_s: int) -> Hold:
+        """The hold announcement (Twilio repeats the waitUrl); past the queue's wait limit, offer a call back."""
+        grammar = self.grammar(locale)
+        minutes = wait_minutes(position, avg_queue_time_s)
+        limit = grammar.queues[queue].max_wait_before_callback if queue in grammar.queues else None
+        offer = grammar.prompts.hold_callback if limit is not None and waited_s >= limit else None
+        return Hold(grammar.prompts.wait.format(position=position, minutes=minutes), offer)
+
+    def request_callback(self, call_sid: str, *, number: str, queue: str, locale: str) -> str:
+        """A caller on hold chose a call back: store the request; returns the goodbye to say."""
+        now = self.clock()
+        self.store.add_callback(CallbackRequest(call_sid, number, queue, None, "long_wait", now))
+        self.note(CallEvent(call_sid, "callback", now, {"queue": queue}))
+        return self.grammar(locale).prompts.callback_queued
+
+    def whisper_text(self, call_sid: str, *, locale: str) -> tuple[str, str]:
+        """What the agent hears before the bridge, in the caller's hotline language: (text, locale)."""
+        try:
+            context = self.store.load_context(call_sid)
+            locale = context.locale if context else locale
+            template = self.grammar(locale).prompts.whisper
+        except Exception:
+            log.exception("whisper for %s: context unavailable", call_sid)
+            context, template = None, FALLBACK_WHISPER
+        summary = context.summary if context else "No details were collected for this caller."
+        return template.format(summary=summary), locale
+
+    def context(self, call_sid: str) -> CallContext | None:
+        return self.store.load_context(call_sid)
+
+    def note(self, event: CallEvent) -> None:
+        """Analytics are best effort: a store fault must not change what the caller hears."""
+        try:
+            self.store.log_event(event)
+        except Exception:
+            log.exception("call %s: %s event not recorded", event.call, event.type)
+
+    def load(self, call_sid: str) -> DialogState:
+        data = self.store.load_state(call_sid)
+        if data is None:
+            raise UnknownCall(call_sid)
+        return DialogState.from_dict(data)
+
+    def persist(self, state: DialogState, actions: list[Action], grammar: Grammar) -> None:
         """Save state; before any transfer, save the context record the agent will see."""
-        self.store.save_state(state)
-        grammar = env.understanding.grammar
+        self.store.save_state(state.call_sid, state.to_dict())
+        now = self.clock()
         if any(isinstance(a, Transfer) for a in actions):
-            self.store.save_context(state.call_sid, context_record(state, grammar))
-            self.store.log_event({"at": env.now, "call": state.call_sid, "type": "transfer", "queue": state.queue,
-                                  "intent": state.intent, "reason": state.transfer_reason})
+            self.store.save_context(context_of(state, grammar))
+            self.store.log_event(CallEvent(state.call_sid, "transfer", now, {
+                "queue": state.queue, "intent": state.intent, "reason": state.transfer_reason}))
         if state.outcome == "callback" and state.callback_number:
-            self.store.save_context(state.call_sid, context_record(state, grammar))
-            self.store.add_callback({"call": state.call_sid, "number": state.callback_number, "queue": state.queue,
-                                     "intent": state.intent, "at": env.now})
+            self.store.save_context(context_of(state, grammar))
+            self.store.add_callback(CallbackRequest(state.call_sid, state.callback_number, state.queue, state.intent,
+                                                    "closed", now))
+
+
+def context_of(state: DialogState, grammar: Grammar) -> CallContext:
+    """Everything the caller already told us, as the agent will see it."""
+    mood = estimate_mood((t.text for t in state.turns if t.speaker == "caller"), state.total_retries)
+    intent = grammar.intents.get(state.intent or "")
+    return CallContext(
+        call_sid=state.call_sid, caller=state.caller, locale=state.locale, intent=state.intent,
+        intent_label=intent.label if intent else None, confidence=state.score,
+        alternatives=tuple({"intent": name, "score": score} for name, score in state.ranking[1:4]),
+        slots=dict(state.slots), transcript=tuple(vars(t).copy() for t in state.turns),
+        retries=state.total_retries, agent_requested=state.agent_requested, mood=mood, queue=state.queue,
+        skills=tuple(state.skills), reason=state.transfer_reason, callback_number=state.callback_number,
+        summary=summarize(grammar, intent=state.intent, score=state.score, slots=state.slots,
+                          agent_requested=state.agent_requested, retries=state.total_retries, mood=mood),
+        started_at=state.started_at,
+    )

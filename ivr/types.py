@@ -1,8 +1,9 @@
-"""Small immutable types shared by every layer: what was heard, what it meant, what to do next."""
+"""Small immutable types shared by every layer: what was heard, what it meant, what to do next, and the records
+that cross the seams (context, callback, event)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 ListenKind = Literal["intent", "yes_no", "choice", "digits"]
 
@@ -22,16 +23,36 @@ class Utterance:
 
 
 @dataclass(frozen=True)
-class Interpretation:
-    """The NLU's reading of an utterance: ranked intents with calibrated scores."""
+class Expectation:
+    """What the current question expects, so the NLU reads the answer for it (and ranks intents only if needed)."""
 
-    intent: str | None
-    score: float
+    kind: ListenKind = "intent"
+    rank_intents: bool = True  # an open question, or "anything else?" that may name the next need
+    choices: tuple[str, ...] = ()  # the intents a "which one?" question offers
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """The NLU's reading of an utterance for the question asked: ranked intents with calibrated scores, and the
+    slot values the question expects (yes/no, digits, a choice). The dialog decides from this alone."""
+
+    utterance: Utterance = Utterance()
+    intent: str | None = None
+    score: float = 0.0
     ranking: tuple[tuple[str, float], ...] = ()
     out_of_scope: bool = False
+    wants_agent: bool = False  # an agent word, the agent intent, or a lone 0 key
+    yes_no: bool | None = None
+    digits: str = ""  # keyed (without "#") or spoken
+    choice: str | None = None  # the intent picked in a "which one?" question
+    menu_intent: str | None = None  # the intent a keypad menu key selects
+
+    @property
+    def no_input(self) -> bool:
+        return self.utterance.is_empty
 
 
-# --- Actions: what the dialog asks the transport to do --------------------------------------------------
+# --- Actions: what the dialog asks the transport (or the conversation) to do ------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,7 +88,15 @@ class Hangup:
     """End the call (only after a goodbye; failures transfer instead)."""
 
 
-Action = Say | Listen | Transfer | Hangup
+@dataclass(frozen=True)
+class RunSelfService:
+    """Run a registered self-service backend; the conversation feeds its result back to the dialog."""
+
+    name: str
+    slots: tuple[tuple[str, str], ...] = ()
+
+
+Action = Say | Listen | Transfer | Hangup | RunSelfService
 
 
 @dataclass
@@ -81,10 +110,94 @@ class Turn:
     score: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
+class SelfServiceRequest:
+    """What a self-service backend gets: the collected slots and who is calling, in which language."""
+
+    slots: dict[str, str]
+    caller: str
+    locale: str
+
+
+@dataclass(frozen=True)
 class SelfServiceResult:
-    """What a self-service action returns: words to say, and whether it worked."""
+    """What a self-service backend returns: words to say, and whether it worked."""
 
     text: str
     ok: bool = True
     data: dict = field(default_factory=dict)
+
+
+# --- Records that cross the seams (stored as plain data) ------------------------------------------------
+
+
+class Record:
+    """Frozen records that round-trip through plain dicts (JSON in the store)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Alternative(Record):
+    intent: str
+    score: float
+
+
+@dataclass(frozen=True)
+class CallContext(Record):
+    """Everything the caller already told us, stored before the transfer and shown on the agent's screen."""
+
+    call_sid: str
+    caller: str
+    locale: str
+    intent: str | None
+    intent_label: str | None
+    confidence: float
+    alternatives: tuple[dict, ...]  # {"intent", "score"}
+    slots: dict[str, str]
+    transcript: tuple[dict, ...]  # {"speaker", "text", "at", ...}
+    retries: int
+    agent_requested: bool
+    mood: str
+    queue: str | None
+    skills: tuple[str, ...]
+    reason: str | None
+    callback_number: str | None
+    summary: str
+    started_at: float
+
+
+@dataclass(frozen=True)
+class CallbackRequest(Record):
+    """A caller asked to be called back (closed queue, or a long wait on hold)."""
+
+    call: str
+    number: str
+    queue: str | None
+    intent: str | None
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CallEvent(Record):
+    """One line of the analytics log: what callers ask for and where the bot fails."""
+
+    call: str
+    type: str  # start | turn | transfer | callback | queue_exit | status
+    at: float
+    data: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"call": self.call, "type": self.type, "at": self.at, **self.data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CallEvent:
+        rest = {k: v for k, v in data.items() if k not in ("call", "type", "at")}
+        return cls(data.get("call", ""), data.get("type", ""), data.get("at", 0.0), rest)

@@ -1,6 +1,7 @@
 """Shared fixtures: a fresh app per test on real Redis (IVR_TEST_REDIS_URL, as in CI) or the embedded store."""
 from __future__ import annotations
 
+import functools
 import os
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +14,15 @@ from twilio.request_validator import RequestValidator
 
 from ivr import create_app
 from ivr.config import ROOT, Settings
-from ivr.nlu import Understanding, load_grammar
-from ivr.nlu.datasets import DEFAULT_EVAL_DIR as EVAL
+from ivr.nlu import Understanding
+from ivr.nlu.catalog import GrammarCatalog
 from ivr.nlu.encoder import load_encoder
-from ivr.simulator import FlaskTransport, TwilioSimulator
+from ivr.selfservice import registry_for
 from ivr.speech.tts import ToneRenderer
+from ivr.testing.simulator import FlaskTransport, TwilioSimulator
 
+EVAL = Path(Settings.from_env().eval_dir)
+GRAMMARS = ROOT / "grammars"
 requires_eval = pytest.mark.skipif(not EVAL.exists(), reason=f"public evaluation data not at {EVAL}")
 AUTH_TOKEN = "test-auth-token"
 API_TOKEN = "test-api-token"
@@ -55,19 +59,37 @@ def redis_client():
 
 @pytest.fixture
 def grammar_dir() -> Path:
-    return ROOT / "grammars"
+    return GRAMMARS
 
 
 @pytest.fixture
 def settings(grammar_dir, tmp_path) -> Settings:
     """Gather mode with <Say>, so TwiML and the simulator show prompt texts; prompts render to tones."""
     return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir),
-                    audio_dir=str(tmp_path / "audio"), gather_prompts="say", speech_mode="gather")
+                    audio_dir=str(tmp_path / "audio"), gather_prompts="say", speech_mode="gather",
+                    selfservice="demo")
+
+
+@functools.cache
+def trained_shipped_grammars() -> GrammarCatalog:
+    """The shipped grammars, trained once per test session and shared by every app that serves them."""
+    catalog = GrammarCatalog(GRAMMARS, default_locale="en-US", known_actions=registry_for(["demo"]).names(),
+                             encoder=load_encoder())
+    catalog.refresh()
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def shipped_catalog() -> GrammarCatalog:
+    return trained_shipped_grammars()
 
 
 def make_app(settings, redis_client, clock, **extra):
+    """A fresh app; grammars are trained anew only when a test points at its own grammar folder."""
     config = {"TESTING": True, "IVR_SETTINGS": settings, "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock,
               "IVR_TTS": ToneRenderer(), **extra}
+    if Path(settings.grammar_dir) == GRAMMARS and settings.locale == "en-US":
+        config.setdefault("IVR_CATALOG", trained_shipped_grammars())
     return create_app(config)
 
 
@@ -106,5 +128,5 @@ def simulator(client) -> TwilioSimulator:
 
 
 @pytest.fixture(scope="session")
-def understanding() -> Understanding:
-    return Understanding.build(load_grammar(ROOT / "grammars" / "en-US" / "hotline.yaml"), encoder=load_encoder())
+def understanding(shipped_catalog) -> Understanding:
+    return shipped_catalog.get("en-US")

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 from ivr.types import Turn
+
+Step = Literal["intent", "confirm", "disambiguate", "slot", "anything_else", "callback", "done"]
 
 
 @dataclass
@@ -14,7 +17,7 @@ class DialogState:
     caller: str = ""
     locale: str = "en-US"
     started_at: float = 0.0
-    step: str = "intent"  # intent | confirm | disambiguate | slot | anything_else | callback | done
+    step: Step = "intent"
     intent: str | None = None
     score: float = 0.0
     ranking: list[tuple[str, float]] = field(default_factory=list)

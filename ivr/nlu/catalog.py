@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar
 from ivr.nlu import Understanding
-from ivr.nlu.encoder import SentenceEncoder
-from ivr.nlu.grammar import Grammar, GrammarError, grammar_files, load_grammar
+from ivr.nlu.classifier import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
     def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
-                 encoder: SentenceEncoder | None = None):
+                 encoder: Encoder | None = None):
         self.encoder = encoder
         self.on_install: Callable[[Grammar], None] | None = None  # e.g. pre-render the prompts
         self.grammar_dir = Path(grammar_dir)
@@ -25,6 +25,7 @@ class GrammarCatalog:
         self.known_actions = set(known_actions)
         self._live: dict[str, Understanding] = {}
         self._mtimes: dict[Path, float] = {}
+        self._trained: dict[str, tuple[tuple, Understanding]] = {}  # locale → (training data, understanding)
         self.errors: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._stopped = threading.Event()
@@ -55,11 +56,20 @@ class GrammarCatalog:
             kept = "keeping the previous version" if locale in self._live else "locale not served"
             log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(exc.problems))
             return
-        self._live[locale] = Understanding.build(grammar, encoder=self.encoder)
+        self._live[locale] = self.build(grammar)
         if self.on_install is not None:
             self.on_install(grammar)
         self.errors.pop(locale, None)
         log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
+
+    def build(self, grammar: Grammar) -> Understanding:
+        """Train a grammar's classifier, unless only prompts, routes or thresholds changed since the last one."""
+        key = (tuple((n, tuple(i.phrases)) for n, i in grammar.intents.items()), tuple(grammar.out_of_scope_examples))
+        last_key, trained = self._trained.get(grammar.locale, (None, None))
+        if trained is None or last_key != key:
+            trained = Understanding.build(grammar, encoder=self.encoder)
+            self._trained[grammar.locale] = (key, trained)
+        return trained.with_grammar(grammar)
 
     def watch(self, *, interval_s: float = 5.0) -> threading.Thread:
         """Re-read changed grammar files in the background, so retraining never delays a webhook."""

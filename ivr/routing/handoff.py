@@ -1,11 +1,11 @@
-"""The context record an agent receives, so the caller never repeats the story; and the whisper summary."""
+"""What the agent is told before the bridge: mood, the one-sentence summary, and the caller's wait estimate.
+Works on plain call facts, so it serves any layer above without knowing the dialog."""
 from __future__ import annotations
 
 import re
-from dataclasses import asdict
+from collections.abc import Iterable
 
-from ivr.dialog.state import DialogState
-from ivr.nlu.grammar import Grammar
+from ivr.grammar import Grammar
 
 _FRUSTRATION = re.compile(
     r"\b(ridiculous|angry|furious|frustrat\w*|useless|terrible|stupid|again|third time|unacceptable|damn|"
@@ -14,10 +14,9 @@ _FRUSTRATION = re.compile(
 )
 
 
-def estimate_mood(state: DialogState) -> str:
+def estimate_mood(caller_said: Iterable[str], retries: int) -> str:
     """A coarse mood flag for the agent: frustrated (words or repeated failures) or neutral."""
-    said = " ".join(t.text for t in state.turns if t.speaker == "caller")
-    if _FRUSTRATION.search(said) or state.total_retries >= 3:
+    if _FRUSTRATION.search(" ".join(caller_said)) or retries >= 3:
         return "frustrated"
     return "neutral"
 
@@ -33,47 +32,24 @@ SUMMARY = {  # the agents' language is the hotline's
 }
 
 
-def summarize(state: DialogState, grammar: Grammar) -> str:
+def summarize(grammar: Grammar, *, intent: str | None, score: float, slots: dict[str, str], agent_requested: bool,
+              retries: int, mood: str) -> str:
     """One sentence for the whisper and the screen pop, in the hotline's language."""
-    words = SUMMARY.get(state.locale[:2], SUMMARY["en"])
-    intent = grammar.intents.get(state.intent or "")
-    topic = (state.intent or "").replace("_", " ") if intent else words["unknown"]
+    words = SUMMARY.get(grammar.locale[:2], SUMMARY["en"])
+    known = intent in grammar.intents
+    topic = (intent or "").replace("_", " ") if known else words["unknown"]
     parts = [words["topic"].format(topic=topic)]
-    if intent and state.score:
-        parts[0] += words["confidence"].format(percent=round(state.score * 100))
-    if state.slots.get("account_number"):
-        parts.append(words["account"].format(digits=" ".join(state.slots["account_number"][-4:])))
-    if state.agent_requested:
+    if known and score:
+        parts[0] += words["confidence"].format(percent=round(score * 100))
+    if slots.get("account_number"):
+        parts.append(words["account"].format(digits=" ".join(slots["account_number"][-4:])))
+    if agent_requested:
         parts.append(words["agent"])
-    if state.total_retries:
-        parts.append(words["retry"] if state.total_retries == 1 else words["retries"].format(n=state.total_retries))
-    if estimate_mood(state) == "frustrated":
+    if retries:
+        parts.append(words["retry"] if retries == 1 else words["retries"].format(n=retries))
+    if mood == "frustrated":
         parts.append(words["frustrated"])
     return ", ".join(parts) + "."
-
-
-def context_record(state: DialogState, grammar: Grammar) -> dict:
-    """Everything the caller already told us, as stored before the transfer and shown on the agent's screen."""
-    return {
-        "call_sid": state.call_sid,
-        "caller": state.caller,
-        "locale": state.locale,
-        "intent": state.intent,
-        "intent_label": grammar.intents[state.intent].label if state.intent in grammar.intents else None,
-        "confidence": state.score,
-        "alternatives": [{"intent": name, "score": score} for name, score in state.ranking[1:4]],
-        "slots": dict(state.slots),
-        "transcript": [asdict(t) for t in state.turns],
-        "retries": state.total_retries,
-        "agent_requested": state.agent_requested,
-        "mood": estimate_mood(state),
-        "queue": state.queue,
-        "skills": list(state.skills),
-        "reason": state.transfer_reason,
-        "callback_number": state.callback_number,
-        "summary": summarize(state, grammar),
-        "started_at": state.started_at,
-    }
 
 
 def wait_minutes(position: int, avg_queue_time_s: int, *, handle_time_s: int = 240) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ivr.grammar import vocabulary
 from ivr.types import Utterance
 
 log = logging.getLogger(__name__)
@@ -40,22 +41,13 @@ def constrained(expect: str) -> bool:
     return expect in ("digits", "yes_no", "choice")
 
 
-DIGIT_WORDS = {
-    "en": ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "double", "triple"],
-    "de": ["null", "eins", "zwei", "zwo", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "doppel"],
-}
-YES_NO_WORDS = {
-    "en": ["yes", "yeah", "yep", "sure", "correct", "right", "no", "nope", "wrong", "agent", "operator"],
-    "de": ["ja", "genau", "richtig", "stimmt", "nein", "falsch", "mitarbeiter"],
-}
-
-
 class VoskRecognizer:
     """Streaming Vosk at 8 kHz with word confidences and n-best alternatives."""
 
     def __init__(self, model, *, language: str = "en", alternatives: int = 3):
         self.model = model
         self.language = language
+        self.words = vocabulary(language)
         self.alternatives = alternatives
         self.recognizer = None
         self._final: dict | None = None
@@ -64,7 +56,7 @@ class VoskRecognizer:
         import vosk
 
         if constrained(expect):
-            words = {"digits": DIGIT_WORDS, "yes_no": YES_NO_WORDS}.get(expect, {}).get(self.language, [])
+            words = {"digits": self.words.digit_words, "yes_no": self.words.yes_no_words}.get(expect, ())
             vocabulary = [*dict.fromkeys([*words, *(p.lower() for p in phrases)]), "[unk]"]
             recognizer = vosk.KaldiRecognizer(self.model, RATE, json.dumps(vocabulary))
         else:

@@ -1,36 +1,38 @@
-"""Call repository: dialog state, context records, webhook replies (for retries), callbacks and events."""
+"""Call repository: dialog state (as plain data), context records, webhook replies (for retries), callbacks and
+events, keyed by CallSid with a TTL so any worker can serve any webhook."""
 from __future__ import annotations
 
 import json
 
 import redis
 
-from ivr.dialog.state import DialogState
+from ivr.types import CallbackRequest, CallContext, CallEvent
 
 PREFIX = "ivr"
 
 
 class CallStore:
-    """Everything call-related, keyed by CallSid with a TTL, so any worker can serve any webhook."""
+    """Saves and returns plain data and the frozen records of `ivr.types`; knows nothing of the dialog."""
 
     def __init__(self, client: redis.Redis, *, call_ttl_s: int, context_ttl_s: int):
         self.redis = client
         self.call_ttl_s = call_ttl_s
         self.context_ttl_s = context_ttl_s
 
-    def load_state(self, call_sid: str) -> DialogState | None:
+    def load_state(self, call_sid: str) -> dict | None:
         raw = self.redis.get(f"{PREFIX}:call:{call_sid}:state")
-        return DialogState.from_dict(json.loads(raw)) if raw else None
-
-    def save_state(self, state: DialogState) -> None:
-        self.redis.set(f"{PREFIX}:call:{state.call_sid}:state", json.dumps(state.to_dict()), ex=self.call_ttl_s)
-
-    def save_context(self, call_sid: str, record: dict) -> None:
-        self.redis.set(f"{PREFIX}:call:{call_sid}:context", json.dumps(record), ex=self.context_ttl_s)
-
-    def load_context(self, call_sid: str) -> dict | None:
-        raw = self.redis.get(f"{PREFIX}:call:{call_sid}:context")
         return json.loads(raw) if raw else None
+
+    def save_state(self, call_sid: str, state: dict) -> None:
+        self.redis.set(f"{PREFIX}:call:{call_sid}:state", json.dumps(state), ex=self.call_ttl_s)
+
+    def save_context(self, context: CallContext) -> None:
+        key = f"{PREFIX}:call:{context.call_sid}:context"
+        self.redis.set(key, json.dumps(context.to_dict()), ex=self.context_ttl_s)
+
+    def load_context(self, call_sid: str) -> CallContext | None:
+        raw = self.redis.get(f"{PREFIX}:call:{call_sid}:context")
+        return CallContext.from_dict(json.loads(raw)) if raw else None
 
     def cached_reply(self, call_sid: str, request_key: str) -> str | None:
         """The reply already given to this exact webhook request (Twilio retries the same request)."""
@@ -42,21 +44,21 @@ class CallStore:
         key = f"{PREFIX}:call:{call_sid}:reply:{request_key}"
         return bool(self.redis.set(key, body, nx=True, ex=self.call_ttl_s))
 
-    def add_callback(self, record: dict) -> None:
-        self.redis.rpush(f"{PREFIX}:callbacks", json.dumps(record))
+    def add_callback(self, request: CallbackRequest) -> None:
+        self.redis.rpush(f"{PREFIX}:callbacks", json.dumps(request.to_dict()))
 
-    def callbacks(self) -> list[dict]:
-        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:callbacks", 0, -1)]
+    def callbacks(self) -> list[CallbackRequest]:
+        return [CallbackRequest.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:callbacks", 0, -1)]
 
-    def log_event(self, event: dict, *, keep: int = 10_000) -> None:
+    def log_event(self, event: CallEvent, *, keep: int = 10_000) -> None:
         """Append to the capped analytics log (what callers ask for, where the bot fails)."""
         pipe = self.redis.pipeline()
-        pipe.lpush(f"{PREFIX}:events", json.dumps(event))
+        pipe.lpush(f"{PREFIX}:events", json.dumps(event.to_dict()))
         pipe.ltrim(f"{PREFIX}:events", 0, keep - 1)
         pipe.execute()
 
-    def events(self, limit: int = 100) -> list[dict]:
-        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
+    def events(self, limit: int = 100) -> list[CallEvent]:
+        return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
 
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ivr.conversation import Conversations
@@ -120,16 +120,16 @@ class MediaSession:
                 self.player.stop()
         except Exception:
             log.exception("call %s: stream fault, transferring to a human", self.call_sid)
-            self.perform(self.conversations.fail(self.call_sid, locale=self.locale, reason="speech_fault"))
+            self.perform(self.conversations.fail(self.call_sid, locale=self.locale, reason="speech_fault").actions)
 
     def on_start(self, start: dict) -> None:
         self.stream_sid, self.call_sid = start["streamSid"], start["callSid"]
         params = start.get("customParameters", {})
-        state, actions = self.conversations.begin(self.call_sid, caller=params.get("caller", ""),
-                                                  locale=params.get("locale", self.locale))
-        self.locale = state.locale
+        reply = self.conversations.begin(self.call_sid, caller=params.get("caller", ""),
+                                         locale=params.get("locale", self.locale))
+        self.locale = reply.locale
         self.recognizer = self.recognizer_for(self.locale)
-        self.perform(actions)
+        self.perform(reply.actions)
 
     def on_audio(self, payload: bytes) -> None:
         self.frame += 1
@@ -191,9 +191,9 @@ class MediaSession:
         self.listening = None
         self.digits = ""
         self.vad.reset()
-        self.perform(self.conversations.respond(self.call_sid, utterance)[1])
+        self.perform(self.conversations.respond(self.call_sid, utterance).actions)
 
-    def perform(self, actions: list[Action]) -> None:
+    def perform(self, actions: Sequence[Action]) -> None:
         for action in actions:
             if isinstance(action, Say):
                 self.play(action.text, interruptible=action.barge_in)

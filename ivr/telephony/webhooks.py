@@ -1,5 +1,6 @@
 """Twilio voice webhooks (Gather mode, the stream's entry and exit, hold and whisper): TwiML out, signatures
-checked, retries answered idempotently, every fault answered with a transfer to a human."""
+checked, retries answered idempotently, every fault answered with a transfer to a human. The views only translate
+requests to `Conversations` verbs and their replies to TwiML."""
 from __future__ import annotations
 
 import functools
@@ -8,13 +9,13 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
-from ivr.conversation import Conversations, UnknownCall
+from ivr.conversation import Conversations, Reply, UnknownCall
 from ivr.privacy import redact
-from ivr.routing.handoff import wait_minutes
+from ivr.store import CallStore
 from ivr.telephony import twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import twilio_signed
-from ivr.types import Hangup, Transfer, Utterance
+from ivr.types import CallEvent, Utterance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -34,9 +35,8 @@ def audio_url(text: str, locale: str) -> str | None:
     settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
     if settings.gather_prompts != "play" or not speech.tts:
         return None
-    prompts = speech.prompts
     try:
-        path = prompts.ensure(text, locale)
+        path = speech.prompts.ensure(text, locale)
     except Exception as exc:
         log.warning("prompt render failed (%s), using <Say>: %r", exc, redact(text[:60]))
         return None
@@ -47,16 +47,8 @@ def player(locale: str) -> twiml.AudioUrl:
     return lambda text: audio_url(text, locale)
 
 
-def render(actions, *, locale: str, turn: int = 0) -> str:
-    return twiml.render(actions, locale=locale, turn=turn, audio_url=player(locale))
-
-
-def record_event(event: dict) -> None:
-    """Analytics are best effort: a store fault must not change what the caller hears."""
-    try:
-        conversations().store.log_event({**event, "at": conversations().clock()})
-    except Exception:
-        log.exception("call %s: %s event not recorded", event.get("call"), event.get("type"))
+def render(reply: Reply) -> str:
+    return twiml.render(reply.actions, locale=reply.locale, turn=reply.turn, audio_url=player(reply.locale))
 
 
 def xml(body: str) -> Response:
@@ -75,15 +67,15 @@ def voice_webhook(view):
             abort(400)
         items = sorted(request.form.items(multi=True))
         key = hashlib.sha1(repr((request.path, request.query_string, items)).encode()).hexdigest()
-        store = conversations().store
+        replies: CallStore = current_app.extensions["ivr.store"]
         try:
-            cached = store.cached_reply(call_sid, key)
+            cached = replies.cached_reply(call_sid, key)
             if cached is not None:
                 log.info("call %s: repeated %s answered from cache", call_sid, request.path)
                 return xml(cached)
             body = view(*args, **kwargs)
-            if not store.claim_reply(call_sid, key, body):
-                body = store.cached_reply(call_sid, key) or body
+            if not replies.claim_reply(call_sid, key, body):
+                body = replies.cached_reply(call_sid, key) or body
         except Exception:
             log.exception("call %s: fault in %s, transferring to a human", call_sid, request.path)
             body = fault_reply(call_sid, reason="fault")
@@ -95,7 +87,7 @@ def voice_webhook(view):
 def fault_reply(call_sid: str, *, reason: str) -> str:
     locale = locale_param()
     try:
-        return render(conversations().fail(call_sid, locale=locale, reason=reason), locale=locale)
+        return render(conversations().fail(call_sid, locale=locale, reason=reason))
     except Exception:  # even the grammar is gone: a fixed English apology and the default queue
         log.exception("call %s: cannot build the fault transfer, using the built-in one", call_sid)
         return twiml.safe_transfer("Sorry, something went wrong. Connecting you to an agent.", "general", locale=locale)
@@ -111,8 +103,7 @@ def incoming() -> str:
         return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()})
     if speech.stream_mode:
         log.warning("%d streams active (IVR_MAX_STREAMS): this call uses Gather mode", speech.active_streams)
-    state, actions = conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param())
-    return render(actions, locale=state.locale, turn=state.turn_count)
+    return render(conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param()))
 
 
 @bp.post("/gather")
@@ -126,11 +117,10 @@ def gather() -> str:
         digits=request.form.get("Digits", "").strip(),
     )
     try:
-        state, actions = conversations().respond(call_sid, utterance)
+        return render(conversations().respond(call_sid, utterance))
     except UnknownCall:
         log.warning("call %s: unknown or expired CallSid at /voice/gather, transferring", call_sid)
         return fault_reply(call_sid, reason="unknown_call")
-    return render(actions, locale=state.locale, turn=state.turn_count)
 
 
 @bp.post("/after-stream")
@@ -138,14 +128,11 @@ def gather() -> str:
 def after_stream() -> str:
     """The <Connect action>: the stream closed, so carry out what the dialog decided (transfer or goodbye)."""
     call_sid = request.form["CallSid"]
-    state = conversations().store.load_state(call_sid)
-    if state is not None and state.outcome == "transfer" and state.queue:
-        return twiml.render([Transfer(state.queue, tuple(state.skills), state.transfer_reason or "intent")],
-                            locale=state.locale)
-    if state is not None and state.step == "done":
-        return twiml.render([Hangup()], locale=state.locale)
-    log.error("call %s: stream ended without a decision, transferring", call_sid)
-    return fault_reply(call_sid, reason="stream_ended")
+    try:
+        return render(conversations().after_stream(call_sid, locale=locale_param()))
+    except UnknownCall:
+        log.error("call %s: stream ended for an unknown call, transferring", call_sid)
+        return fault_reply(call_sid, reason="stream_ended")
 
 
 @bp.get("/audio/<key>.wav")
@@ -164,16 +151,13 @@ def audio(key: str):
 def wait() -> Response:
     """Hold announcement while queued: position and estimated wait (Twilio repeats this URL); past the queue's
     max_wait_before_callback, a keypress for a call back instead."""
-    locale, queue_name = locale_param(), request.args.get("queue", "")
-    grammar = conversations().catalog.get(locale).grammar
-    position = int(request.form.get("QueuePosition") or 1)
-    minutes = wait_minutes(position, int(request.form.get("AvgQueueTime") or 0))
-    queue = grammar.queues.get(queue_name)
-    waited = int(request.form.get("QueueTime") or 0)
-    offer = grammar.prompts.hold_callback if queue and waited >= queue.max_wait_before_callback else None
-    action = twiml.url("/voice/wait-callback", queue=queue_name, locale=locale)
-    announcement = grammar.prompts.wait.format(position=position, minutes=minutes)
-    return xml(twiml.hold(announcement, offer, callback_action=action, locale=locale, audio_url=player(locale)))
+    locale, queue = locale_param(), request.args.get("queue", "")
+    hold = conversations().hold(locale=locale, queue=queue, position=int(request.form.get("QueuePosition") or 1),
+                                avg_queue_time_s=int(request.form.get("AvgQueueTime") or 0),
+                                waited_s=int(request.form.get("QueueTime") or 0))
+    action = twiml.url("/voice/wait-callback", queue=queue, locale=locale)
+    return xml(twiml.hold(hold.announcement, hold.callback_offer, callback_action=action, locale=locale,
+                          audio_url=player(locale)))
 
 
 @bp.post("/wait-callback")
@@ -183,24 +167,19 @@ def wait_callback() -> str:
     locale, queue = locale_param(), request.args.get("queue", "")
     if request.form.get("Digits") != "1":
         return twiml.redirect(twiml.url("/voice/wait", queue=queue, locale=locale))
-    call_sid = request.form.get("CallSid", "")
-    store = conversations().store
-    store.add_callback({"call": call_sid, "number": request.form.get("From", ""), "queue": queue,
-                        "reason": "long_wait", "at": conversations().clock()})
-    store.log_event({"call": call_sid, "type": "callback", "queue": queue, "at": conversations().clock()})
-    prompts = conversations().catalog.get(locale).grammar.prompts
-    return twiml.leave_with(prompts.callback_queued, locale=locale, audio_url=player(locale))
+    goodbye = conversations().request_callback(request.form["CallSid"], number=request.form.get("From", ""),
+                                               queue=queue, locale=locale)
+    return twiml.leave_with(goodbye, locale=locale, audio_url=player(locale))
 
 
 @bp.post("/queue-exit")
 @voice_webhook
 def queue_exit() -> str:
     """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
-    result = request.form.get("QueueResult", "")
-    call_sid = request.form.get("CallSid", "")
-    record_event({"call": call_sid, "type": "queue_exit", "result": result, "queue": request.args.get("queue")})
+    result, call_sid, queue = request.form.get("QueueResult", ""), request.form["CallSid"], request.args.get("queue")
+    conversations().note(CallEvent(call_sid, "queue_exit", conversations().clock(), {"result": result, "queue": queue}))
     if result in ("error", "system-error"):
-        log.error("call %s: queue %s failed (%s)", call_sid, request.args.get("queue"), result)
+        log.error("call %s: queue %s failed (%s)", call_sid, queue, result)
         return fault_reply(call_sid, reason="queue_error")
     return twiml.empty()
 
@@ -210,16 +189,8 @@ def queue_exit() -> str:
 def whisper() -> Response:
     """Spoken to the agent before the bridge: the one-sentence summary of what the caller already said."""
     call_sid = request.args.get("call") or request.form.get("CallSid", "")
-    locale = locale_param()
-    try:
-        context = conversations().store.load_context(call_sid)
-        locale = context["locale"] if context else locale  # the caller's hotline decides the agents' language
-        template = conversations().catalog.get(locale).grammar.prompts.whisper
-    except Exception:
-        log.exception("whisper for %s: context unavailable", call_sid)
-        context, template = None, "Incoming caller. {summary}"
-    summary = context["summary"] if context else "No details were collected for this caller."
-    return xml(twiml.announce(template.format(summary=summary), locale=locale, audio_url=player(locale)))
+    text, locale = conversations().whisper_text(call_sid, locale=locale_param())
+    return xml(twiml.announce(text, locale=locale, audio_url=player(locale)))
 
 
 @bp.post("/status")
@@ -227,6 +198,6 @@ def whisper() -> Response:
 def status() -> tuple[str, int]:
     """Call status callback: record how the call ended (for analytics: abandoned vs. transferred vs. served)."""
     call_sid = request.form.get("CallSid", "")
-    record_event({"call": call_sid, "type": "status", "status": request.form.get("CallStatus"),
-                  "duration": request.form.get("CallDuration")})
+    conversations().note(CallEvent(call_sid, "status", conversations().clock(), {
+        "status": request.form.get("CallStatus"), "duration": request.form.get("CallDuration")}))
     return "", 204

@@ -31,23 +31,22 @@ def token_required(view):
 def call_context(call_sid: str):
     """The context record stored before the call was transferred."""
     try:
-        record = current_app.extensions["ivr.conversations"].store.load_context(call_sid)
+        record = current_app.extensions["ivr.conversations"].context(call_sid)
     except Exception:
         log.exception("context for %s: store unavailable", call_sid)
         return jsonify(error="the call store is unavailable; try again"), 503
     if record is None:
         return jsonify(error=f"no context for call {call_sid} (unknown, not transferred yet, or expired)"), 404
-    return jsonify(record)
+    return jsonify(record.to_dict())
 
 
 @bp.get("/health")
 def health():
     """Liveness and store reachability, for the load balancer."""
-    conversations = current_app.extensions["ivr.conversations"]
     try:
-        store_ok = conversations.store.ping()
+        store_ok = current_app.extensions["ivr.store"].ping()
     except Exception:
         store_ok = False
-    catalog = conversations.catalog
+    catalog = current_app.extensions["ivr.catalog"]
     body = {"store": store_ok, "locales": catalog.locales(), "grammar_errors": catalog.errors}
     return jsonify(body), 200 if store_ok else 503

@@ -1,6 +1,9 @@
 import pytest
 
+from ivr.grammar import vocabulary
 from ivr.nlu.slots import parse_digits, parse_yes_no
+
+GERMAN = vocabulary("de-DE")
 
 
 @pytest.mark.parametrize(
@@ -20,7 +23,8 @@ from ivr.nlu.slots import parse_digits, parse_yes_no
     ],
 )
 def test_parse_digits(spoken, digits):
-    assert parse_digits(spoken) == digits
+    words = GERMAN if spoken.startswith(("vier", "zwo")) else vocabulary("en-US")
+    assert parse_digits(spoken, words) == digits
 
 
 @pytest.mark.parametrize(
@@ -46,4 +50,5 @@ def test_parse_digits(spoken, digits):
     ],
 )
 def test_parse_yes_no(said, keys, answer):
-    assert parse_yes_no(said, keys) is answer
+    german = said in ("ja genau", "stimmt nicht", "nein")
+    assert parse_yes_no(said, keys, GERMAN if german else vocabulary("en-US")) is answer

@@ -6,7 +6,7 @@ import pytest
 
 from ivr.speech.audio import SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm, wav_to_ulaw
 from ivr.speech.tts import PromptAudio, Pyttsx3Renderer, ToneRenderer
-from ivr.stream_simulator import tone_speech
+from ivr.testing.stream_simulator import tone_speech
 from tests.conftest import EVAL, requires_eval
 
 
@@ -79,7 +79,7 @@ def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, cl
     app = make_app(settings, redis_client, clock)
     prompts = app.extensions["ivr.speech"].prompts
     prompts._pool.shutdown(wait=True)  # let the background renders finish
-    grammar = app.extensions["ivr.conversations"].catalog.get("en-US").grammar
+    grammar = app.extensions["ivr.catalog"].get("en-US").grammar
     assert prompts.cached(grammar.prompts.greeting, "en-US") is not None
     assert isinstance(prompts.renderer, ToneRenderer)
 

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 import simple_websocket
 
-from ivr.simulator import TwilioSimulator
 from ivr.speech.audio import SILENCE, frames
 from ivr.speech.recognizer import ScriptedRecognizer
 from ivr.speech.tts import PromptAudio, ToneRenderer
-from ivr.stream_simulator import LiveServer, StreamCaller, StreamTurn, silence, tone_speech
 from ivr.telephony.stream import MediaSession
+from ivr.testing.simulator import TwilioSimulator
+from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamTurn, silence, tone_speech
 from tests.conftest import API_TOKEN, AUTH_TOKEN, EVAL, make_app, requires_eval
 
 SPEECH_WAV = EVAL / "speechrecognition_test_audio" / "english.wav"
@@ -38,7 +38,7 @@ def live(stream_app):
 
 
 def call(live, turns, **kwargs):
-    from ivr.simulator import HttpTransport
+    from ivr.testing.simulator import HttpTransport
 
     simulator = TwilioSimulator(HttpTransport(), auth_token=AUTH_TOKEN, base_url=live.url, api_token=API_TOKEN)
     return StreamCaller(simulator, live.url, turns).run(**kwargs)

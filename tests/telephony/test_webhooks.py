@@ -114,10 +114,10 @@ def test_twilio_retry_of_the_same_request_gets_the_same_answer_without_a_second_
     store = app.extensions["ivr.store"]
     params = {**CALL, "SpeechResult": "what's the weather like"}
     first = twilio.post("/voice/gather", params).get_data(as_text=True)
-    turns_after_first = store.load_state(CALL["CallSid"]).turn_count
+    turns_after_first = store.load_state(CALL["CallSid"])["turn_count"]
     second = twilio.post("/voice/gather", params).get_data(as_text=True)
     assert first == second
-    assert store.load_state(CALL["CallSid"]).turn_count == turns_after_first == 1
+    assert store.load_state(CALL["CallSid"])["turn_count"] == turns_after_first == 1
 
 
 def test_identical_answers_on_later_turns_are_new_turns_not_retries(twilio, app):
@@ -168,7 +168,7 @@ def test_long_wait_offers_a_callback_and_key_1_leaves_the_queue(twilio, app):
     leave = twiml(twilio.post(offer.get("action"), {**CALL, "Digits": "1"}))
     assert leave.find("./Leave") is not None and "call you back" in leave.find("./Say").text
     [callback] = app.extensions["ivr.store"].callbacks()
-    assert callback["number"] == CALL["From"] and callback["queue"] == "billing" and callback["reason"] == "long_wait"
+    assert (callback.number, callback.queue, callback.reason) == (CALL["From"], "billing", "long_wait")
 
 
 def test_whisper_speaks_the_summary_to_the_agent(twilio):
@@ -190,13 +190,13 @@ def test_status_callback_is_recorded(twilio, app):
     response = twilio.post("/voice/status", {**CALL, "CallStatus": "completed", "CallDuration": "42"})
     assert response.status_code == 204
     event = app.extensions["ivr.store"].events(1)[0]
-    assert event["type"] == "status" and event["status"] == "completed"
+    assert event.type == "status" and event.data["status"] == "completed"
 
 
 def test_events_redact_long_numbers(twilio, app):
     twilio.post("/voice/incoming", CALL)
     twilio.post("/voice/gather", {**CALL, "SpeechResult": "my card 4111 1111 1111 1234 was charged twice"})
-    texts = [e.get("text", "") for e in app.extensions["ivr.store"].events()]
+    texts = [e.data.get("text", "") for e in app.extensions["ivr.store"].events()]
     assert any("***1234" in t for t in texts) and not any("4111" in t for t in texts)
 
 

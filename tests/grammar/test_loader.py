@@ -4,7 +4,7 @@ import pytest
 
 from ivr.cli import main
 from ivr.config import ROOT
-from ivr.nlu.grammar import GrammarError, grammar_files, load_grammar, parse_grammar
+from ivr.grammar import GrammarError, grammar_files, load_grammar, parse_grammar
 
 SHIPPED = ROOT / "grammars" / "en-US" / "hotline.yaml"
 

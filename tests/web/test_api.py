@@ -4,7 +4,7 @@ BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 
 
 def transfer_call(simulator, *said):
-    from ivr.simulator import CallerTurn, scripted_caller
+    from ivr.testing.simulator import CallerTurn, scripted_caller
 
     return simulator.place_call(scripted_caller([CallerTurn(say=s) for s in said]))
 

@@ -1,22 +1,11 @@
-"""Self-service actions: Python callables registered by name, referenced from grammars as `route.action`."""
+"""The registry of self-service backends, and the configured set of them for an app."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
-from ivr.types import SelfServiceResult
+from ivr.types import SelfServiceRequest, SelfServiceResult
 
-
-@dataclass(frozen=True)
-class ActionRequest:
-    """What an action gets: the collected slots and who is calling, in which language."""
-
-    slots: dict[str, str]
-    caller: str
-    locale: str
-
-
-SelfServiceAction = Callable[[ActionRequest], SelfServiceResult]
+SelfServiceAction = Callable[[SelfServiceRequest], SelfServiceResult]
 
 
 class ActionRegistry:
@@ -31,7 +20,7 @@ class ActionRegistry:
     def names(self) -> set[str]:
         return set(self._actions)
 
-    def run(self, name: str, request: ActionRequest) -> SelfServiceResult:
+    def run(self, name: str, request: SelfServiceRequest) -> SelfServiceResult:
         """Run an action; an unknown name or a crash is a failed result, never an exception to the caller."""
         action = self._actions.get(name)
         if action is None:
@@ -40,3 +29,16 @@ class ActionRegistry:
             return action(request)
         except Exception as exc:  # a backend fault must end at a human, not in silence
             return SelfServiceResult(text="", ok=False, data={"error": repr(exc)})
+
+
+def registry_for(names: Iterable[str]) -> ActionRegistry:
+    """The backends named in IVR_SELFSERVICE (e.g. "demo"); unknown names are refused with the known ones."""
+    registry = ActionRegistry()
+    for name in names:
+        if name == "demo":
+            from ivr.selfservice.demo import DemoBilling, register_demo_actions
+
+            register_demo_actions(registry, DemoBilling.from_file())
+        else:
+            raise ValueError(f"unknown self-service backend {name!r} in IVR_SELFSERVICE (known: demo)")
+    return registry

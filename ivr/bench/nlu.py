@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ivr.bench.datasets import Split, banking77, clinc150, few_shot, xsid
+from ivr.bench.metrics import expected_calibration_error, oos_at_operating_point
 from ivr.nlu import OUT_OF_SCOPE
 from ivr.nlu.classifier import IntentClassifier
-from ivr.nlu.datasets import Split, banking77, clinc150, few_shot, xsid
-from ivr.nlu.encoder import SentenceEncoder, load_encoder
-from ivr.nlu.evaluation import expected_calibration_error, oos_at_operating_point
+from ivr.nlu.encoder import SentenceEncoder
 
 FEW_SHOT_SEEDS = 5  # BANKING77 10-shot is sampled with seeds 0..4 and averaged: one sample varies by ±0.006
 HOMOPHONES = {"to": "two", "for": "four", "their": "there", "there": "their", "write": "right", "know": "no",
@@ -101,10 +101,9 @@ def latency_ms(classifier: IntentClassifier, texts: list[str]) -> tuple[float, f
     return float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
 
 
-def run(eval_dir: Path, *, noisy: bool = False, quick: bool = False, use_encoder: bool = True,
+def run(eval_dir: Path, *, encoder: SentenceEncoder | None = None, noisy: bool = False, quick: bool = False,
         out=print) -> list[Row]:
     """Run every benchmark and print one table. `quick` uses small slices (for tests)."""
-    encoder = load_encoder() if use_encoder else None
     out(f"encoder: {'all-MiniLM-L6-v2 (numpy)' if encoder else 'none installed: n-grams only'}")
     cut = (lambda s, n: Split(s.texts[:n], s.labels[:n])) if quick else (lambda s, n: s)
     b_train, b_test = banking77(eval_dir)

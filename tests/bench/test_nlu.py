@@ -7,11 +7,11 @@ import shutil
 import numpy as np
 import pytest
 
+from ivr.bench.datasets import banking77, clinc150, few_shot, xsid
+from ivr.bench.metrics import expected_calibration_error, oos_at_operating_point, per_intent_report
+from ivr.bench.nlu import corrupt, run
 from ivr.cli import main
-from ivr.nlu.bench import corrupt, run
-from ivr.nlu.datasets import DEFAULT_EVAL_DIR, banking77, clinc150, few_shot, xsid
-from ivr.nlu.evaluation import expected_calibration_error, oos_at_operating_point, per_intent_report
-from tests.conftest import requires_eval
+from tests.conftest import EVAL, requires_eval
 
 pytestmark = requires_eval
 
@@ -19,33 +19,33 @@ pytestmark = requires_eval
 @pytest.fixture
 def small_eval_dir(tmp_path):
     """A slice of every dataset, in the original formats."""
-    train, test = banking77(DEFAULT_EVAL_DIR)
+    train, test = banking77(EVAL)
     (tmp_path / "banking77").mkdir()
     for name, split in (("train.csv", few_shot(train, 12)), ("test.csv", few_shot(test, 2))):
         with open(tmp_path / "banking77" / name, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "category"])
             writer.writerows(zip(split.texts, split.labels, strict=True))
-    data = json.loads((DEFAULT_EVAL_DIR / "clinc150_oos" / "data_full.json").read_text())
+    data = json.loads((EVAL / "clinc150_oos" / "data_full.json").read_text())
     keep = sorted({label for _, label in data["train"]})[:20]
     small = {key: [pair for pair in data[key] if pair[1] in keep or pair[1] == "oos"][:400] for key in data}
     (tmp_path / "clinc150_oos").mkdir()
     (tmp_path / "clinc150_oos" / "data_full.json").write_text(json.dumps(small))
-    shutil.copytree(DEFAULT_EVAL_DIR / "xsid_de_en", tmp_path / "xsid_de_en")
+    shutil.copytree(EVAL / "xsid_de_en", tmp_path / "xsid_de_en")
     return tmp_path
 
 
 def test_loaders_read_the_published_splits():
-    train, test = banking77(DEFAULT_EVAL_DIR)
+    train, test = banking77(EVAL)
     assert (len(train), len(test), len(set(test.labels))) == (10003, 3080, 77)
-    c_train, c_test, oos_train, oos_test = clinc150(DEFAULT_EVAL_DIR)
+    c_train, c_test, oos_train, oos_test = clinc150(EVAL)
     assert (len(c_train), len(c_test), len(oos_test), len(set(c_train.labels))) == (15000, 4500, 1000, 150)
-    de_train, de_test = xsid(DEFAULT_EVAL_DIR, "de")
+    de_train, de_test = xsid(EVAL, "de")
     assert len(de_test) == 500 and de_test.texts[0] and len(set(de_test.labels)) >= 10
 
 
 def test_few_shot_is_fixed_by_the_seed():
-    train, _ = banking77(DEFAULT_EVAL_DIR)
+    train, _ = banking77(EVAL)
     assert few_shot(train, 10, seed=0).texts == few_shot(train, 10, seed=0).texts
     assert few_shot(train, 10, seed=0).texts != few_shot(train, 10, seed=1).texts
     assert len(few_shot(train, 10)) == 770
@@ -53,7 +53,7 @@ def test_few_shot_is_fixed_by_the_seed():
 
 def test_run_prints_one_row_per_task_and_model(small_eval_dir):
     lines = []
-    rows = run(small_eval_dir, quick=True, noisy=True, use_encoder=False, out=lines.append)
+    rows = run(small_eval_dir, quick=True, noisy=True, encoder=None, out=lines.append)
     assert len(rows) == 14 and {r.model for r in rows} == {"baseline", "production"}
     few = [r for r in rows if r.task.startswith("BANKING77 10-shot seed") and r.model == "baseline"]
     mean = next(r for r in rows if r.task.startswith("BANKING77 10-shot, mean") and r.model == "baseline")
@@ -66,14 +66,8 @@ def test_run_prints_one_row_per_task_and_model(small_eval_dir):
 
 
 def test_cli_bench_nlu_quick(small_eval_dir, capsys, monkeypatch):
-    monkeypatch.setenv("IVR_ENCODER_DIR", str(small_eval_dir / "no-encoder"))
-    from ivr.nlu.encoder import load_encoder
-
-    load_encoder.cache_clear()
-    try:
-        assert main(["bench", "nlu", "--quick", "--eval-dir", str(small_eval_dir)]) == 0
-    finally:
-        load_encoder.cache_clear()
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")  # the n-gram models only: quick
+    assert main(["bench", "nlu", "--quick", "--eval-dir", str(small_eval_dir)]) == 0
     assert "BANKING77 10-shot, mean of 2" in capsys.readouterr().out
 
 

@@ -3,15 +3,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-
-from ivr.config import ROOT
-
-DEFAULT_EVAL_DIR = Path(os.environ.get("IVR_EVAL_DIR") or ROOT.parent / "shared" / "eval")
 
 
 @dataclass

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ivr.config import Settings
-from ivr.nlu.datasets import DEFAULT_EVAL_DIR
-from ivr.simulator import HttpTransport, TwilioSimulator
 from ivr.speech.recognizer import ScriptedRecognizer
-from ivr.stream_simulator import LiveServer, StreamCaller, StreamRecord, StreamTurn
+from ivr.testing.simulator import HttpTransport, TwilioSimulator
+from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamRecord, StreamTurn
 
 TOKEN = "bench-token"
 SCRIPT = ["what's the weather like", "my internet keeps dropping out"]
@@ -68,7 +67,7 @@ def concurrent_calls(url: str, speech: StreamTurn, count: int) -> tuple[list[Str
 
 def webhook_round_trips(url: str, n: int = 200) -> list[float]:
     simulator = TwilioSimulator(HttpTransport(), auth_token=TOKEN, base_url=url)
-    from ivr.simulator import CallRecord
+    from ivr.testing.simulator import CallRecord
 
     record = CallRecord("CAbench")
     timings = []
@@ -83,7 +82,7 @@ def run(*, calls: int = 20, out=print) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    speech = StreamTurn.from_wav(DEFAULT_EVAL_DIR / "speechrecognition_test_audio" / "english.wav")
+    speech = StreamTurn.from_wav(Path(Settings.from_env().eval_dir) / "speechrecognition_test_audio" / "english.wav")
     with tempfile.TemporaryDirectory() as audio_dir:
         app = build_app(audio_dir)
         model = app.config["IVR_SETTINGS"].vosk_model

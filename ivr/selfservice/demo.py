@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from ivr.dialog.selfservice import ActionRegistry, ActionRequest
-from ivr.types import SelfServiceResult
+from ivr.selfservice.registry import ActionRegistry
+from ivr.types import SelfServiceRequest, SelfServiceResult
 
 FIXTURE = Path(__file__).with_name("demo_accounts.yaml")
 
@@ -68,11 +68,11 @@ class DemoBilling:
     def from_file(cls, path: Path = FIXTURE) -> DemoBilling:
         return cls(yaml.safe_load(path.read_text(encoding="utf-8"))["accounts"])
 
-    def _lookup(self, request: ActionRequest) -> tuple[dict | None, dict[str, str], str]:
+    def _lookup(self, request: SelfServiceRequest) -> tuple[dict | None, dict[str, str], str]:
         language = "de" if request.locale.startswith("de") else "en"
         return self.accounts.get(request.slots.get("account_number", "")), _TEXT[language], language
 
-    def balance(self, request: ActionRequest) -> SelfServiceResult:
+    def balance(self, request: SelfServiceRequest) -> SelfServiceResult:
         account, text, language = self._lookup(request)
         if account is None:
             return SelfServiceResult(text["unknown"], ok=False)
@@ -83,7 +83,7 @@ class DemoBilling:
                                  due=spoken_date(account["due"], language))
         return SelfServiceResult(words, data={"balance": account["balance"]})
 
-    def invoice_copy(self, request: ActionRequest) -> SelfServiceResult:
+    def invoice_copy(self, request: SelfServiceRequest) -> SelfServiceResult:
         account, text, language = self._lookup(request)
         if account is None:
             return SelfServiceResult(text["unknown"], ok=False)

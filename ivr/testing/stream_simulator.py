@@ -20,8 +20,8 @@ import numpy as np
 import simple_websocket
 from werkzeug.serving import make_server
 
-from ivr.simulator import CallRecord, TwilioSimulator, scripted_caller
 from ivr.speech.audio import SILENCE, frames, ulaw_to_pcm, wav_to_ulaw, write_wav
+from ivr.testing.simulator import CallRecord, TwilioSimulator, scripted_caller
 
 
 class LiveServer:

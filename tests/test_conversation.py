@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.simulator import ConversationScript
+from ivr.testing.simulator import ConversationScript
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
 

@@ -1,0 +1,134 @@
+"""One dialog step over a private copy of the state: the output helpers every step handler shares (say, listen,
+retry, transfer, goodbye). Pure: the grammar and the time are given, nothing is looked up or run."""
+from __future__ import annotations
+
+import copy
+
+from ivr.dialog.state import DialogState, Step
+from ivr.grammar import Grammar, is_open, vocabulary
+from ivr.types import Action, Expectation, Hangup, Listen, ListenKind, Say, Transfer, Turn
+
+
+class DialogTurn:
+    """Collects the actions of one step; `state` is a copy, so the caller's state is never changed."""
+
+    def __init__(self, state: DialogState, grammar: Grammar, now: float):
+        self.state = copy.deepcopy(state)
+        self.grammar = grammar
+        self.prompts = grammar.prompts
+        self.now = now
+        self.actions: list[Action] = []
+
+    def say(self, text: str) -> None:
+        protected = [getattr(self.prompts, name) for name in self.grammar.uninterruptible]
+        barge_in = not any(text == p or (isinstance(p, list) and text in p) for p in protected)
+        self.actions.append(Say(text, barge_in=barge_in))
+        self.state.turns.append(Turn("ivr", text, self.now))
+
+    def listen(self) -> None:
+        """Ask for the answer the current step expects."""
+        step, words = self.state.step, vocabulary(self.grammar.locale)
+        if step == "intent":
+            self.expect("intent", hints=self.grammar.hints())
+        elif step in ("confirm", "anything_else"):
+            self.expect("yes_no", hints=words.yes_no_hints)
+        elif step == "disambiguate":
+            self.expect("choice", hints=tuple(self.grammar.intents[c].label for c in self.state.choices))
+        elif step == "slot":
+            slot = self.grammar.slots[self.state.pending_slot or ""]
+            self.expect("digits", max_digits=slot.length or slot.max_length or 20)
+        elif step == "callback":
+            self.expect("digits", max_digits=15)
+
+    def expect(self, kind: ListenKind, *, hints: tuple[str, ...] = (), max_digits: int = 1) -> None:
+        timing = self.grammar.timing
+        self.actions.append(Listen(kind, hints=hints, max_digits=max_digits,
+                                   timeout_s=getattr(timing.no_input_s, kind),
+                                   end_silence_ms=getattr(timing.end_silence_ms, kind)))
+
+    def goto(self, step: Step) -> None:
+        self.state.step = step
+        self.state.retries = 0
+
+    def remember(self, intent: str, score: float, ranking) -> None:
+        self.state.intent, self.state.score = intent, round(score, 4)
+        self.state.ranking = [(name, round(s, 4)) for name, s in ranking[:4]]
+
+    def menu(self) -> str:
+        options = " ".join(
+            self.prompts.menu_option.format(label=i.label, key=i.dtmf) for i in self.grammar.intents.values() if i.dtmf
+        )
+        return self.prompts.menu.format(options=options)
+
+    def ask_confirmation(self) -> None:
+        self.say(self.prompts.confirm.format(label=self.grammar.intents[self.state.intent or ""].label))
+        self.listen()
+
+    def ask_disambiguation(self) -> None:
+        first, second = (self.grammar.intents[c].label for c in self.state.choices)
+        self.say(self.prompts.disambiguate.format(first=first, second=second))
+        self.listen()
+
+    def retry(self, variants: list[str], *, reason: str) -> None:
+        """Reprompt with changing wording; past the grammar's retry limit, escalate to a human."""
+        self.state.retries += 1
+        self.state.total_retries += 1
+        if self.state.step == "anything_else" and reason == "no_input":
+            return self.goodbye()
+        if self.state.retries > self.grammar.max_retries:
+            if self.state.step == "callback":
+                return self.transfer(self.grammar.default_queue, [], reason="callback_failed", respect_hours=False)
+            return self.transfer_to_intent_queue(reason=reason)
+        text = variants[min(self.state.retries - 1, len(variants) - 1)]
+        if self.state.step == "intent" and self.state.retries == len(variants):
+            text = f"{text} {self.menu()}"  # last try: offer the keypad menu
+        self.say(text)
+        if self.state.step == "confirm":
+            self.ask_confirmation()
+        elif self.state.step == "disambiguate":
+            self.ask_disambiguation()
+        else:
+            self.listen()
+
+    def goodbye(self) -> None:
+        self.state.outcome = self.state.outcome or "goodbye"
+        self.goto("done")
+        self.say(self.prompts.goodbye)
+        self.actions.append(Hangup())
+
+    def transfer_to_intent_queue(self, *, reason: str) -> None:
+        intent = self.grammar.intents.get(self.state.intent or "")
+        if intent and intent.route.queue:
+            return self.transfer(intent.route.queue, intent.route.skills, reason=reason)
+        self.transfer(self.grammar.default_queue, [], reason=reason)
+
+    def transfer(self, queue_name: str, skills: list[str], *, reason: str, respect_hours: bool = True,
+                 announce: bool = True) -> None:
+        """Queue the caller; a closed queue offers a call back instead, unless this is the last resort."""
+        queue = self.grammar.queues[queue_name]
+        if respect_hours and not is_open(queue.hours, queue.timezone, self.now):
+            self.state.queue = queue_name
+            self.goto("callback")
+            self.say(self.prompts.closed.format(queue=queue.label, hours=queue.hours))
+            return self.listen()
+        self.state.queue, self.state.skills, self.state.transfer_reason = queue_name, list(skills), reason
+        self.state.outcome = "transfer"
+        self.goto("done")
+        template = self.prompts.agent if reason == "agent_requested" else self.prompts.transfer
+        if announce:
+            self.say(template.format(queue=queue.label))
+        self.actions.append(Transfer(queue_name, tuple(skills), reason))
+
+
+def expecting(state: DialogState) -> Expectation:
+    """What the question the caller is answering expects, for the NLU."""
+    step = state.step
+    if step in ("confirm", "callback"):
+        return Expectation("yes_no" if step == "confirm" else "digits", rank_intents=False)
+    if step == "anything_else":
+        return Expectation("yes_no", rank_intents=True)
+    if step == "disambiguate":
+        return Expectation("choice", rank_intents=True, choices=tuple(state.choices))
+    if step == "slot":
+        return Expectation("digits", rank_intents=False)
+    return Expectation("intent")

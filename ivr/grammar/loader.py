@@ -1,0 +1,87 @@
+"""Grammar files: YAML that admins edit, validated with errors that name file, line and field."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from ivr.grammar.schema import Grammar
+
+
+class GrammarError(Exception):
+    """A grammar file was refused; `problems` lists "file:line: field: reason" strings."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> object:
+    """Turn a composed YAML node into plain data, remembering the line of every path."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, path + (key,), lines)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader("").construct_object(node)  # scalar: resolved tag (str, int, float, bool)
+
+
+def _line_for(path: tuple, lines: dict[tuple, int]) -> int:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path, 1)
+
+
+def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
+    """Parse and validate grammar YAML; raise GrammarError with file:line: field: reason."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        raise GrammarError([f"{source}:{line}: YAML syntax: {getattr(exc, 'problem', exc)}"]) from None
+    if node is None:
+        raise GrammarError([f"{source}:1: the file is empty"])
+    lines: dict[tuple, int] = {}
+    data = _to_python(node, (), lines)
+    try:
+        grammar = Grammar.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not str(p).startswith("function-after"))
+            field = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{source}:{_line_for(loc, lines)}: {field}: {err['msg']}")
+        raise GrammarError(problems) from None
+    refs = grammar.references()
+    if refs:
+        raise GrammarError(
+            [f"{source}:{_line_for(p, lines)}: {'.'.join(map(str, p))}: {msg}" for p, msg in refs]
+        )
+    return grammar
+
+
+def load_grammar(path: str | Path) -> Grammar:
+    """Read and validate one grammar file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GrammarError([f"{path}:1: cannot read: {exc.strerror}"]) from None
+    return parse_grammar(text, str(path))
+
+
+def grammar_files(grammar_dir: str | Path) -> dict[str, Path]:
+    """Map locale folder name → the hotline grammar file inside it (first *.yaml, sorted)."""
+    found = {}
+    for locale_dir in sorted(Path(grammar_dir).iterdir()):
+        files = sorted(locale_dir.glob("*.yaml")) if locale_dir.is_dir() else []
+        if files:
+            found[locale_dir.name] = files[0]
+    return found

@@ -1,0 +1,35 @@
+"""Words every hotline of a language shares: yes/no, spoken digits, the closed-grammar words for the recogniser.
+One module per language; the NLU parses with them, the recogniser constrains with them, the dialog hints with them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from ivr.grammar.vocabulary import de, en
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    yes: tuple[str, ...]
+    no: tuple[str, ...]
+    units: dict[str, int]  # spoken digit words
+    teens: dict[str, int]
+    tens: dict[str, int]
+    repeat: dict[str, int]  # "double seven"
+    hundred: tuple[str, ...]
+    yes_no_words: tuple[str, ...]  # closed recogniser grammar for yes/no questions
+    digit_words: tuple[str, ...]  # closed recogniser grammar for digit questions
+    yes_no_hints: tuple[str, ...]  # <Gather hints> for yes/no questions
+
+
+def _from(module: ModuleType) -> Vocabulary:
+    return Vocabulary(module.YES, module.NO, module.UNITS, module.TEENS, module.TENS, module.REPEAT, module.HUNDRED,
+                      module.YES_NO_WORDS, module.DIGIT_WORDS, module.YES_NO_HINTS)
+
+
+_LANGUAGES = {"en": _from(en), "de": _from(de)}
+
+
+def vocabulary(locale: str) -> Vocabulary:
+    """The vocabulary of a locale's language ("de-DE" → German); English when the language is unknown."""
+    return _LANGUAGES.get(locale[:2].lower(), _LANGUAGES["en"])
