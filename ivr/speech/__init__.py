@@ -5,6 +5,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class Speech:
 
     prompts: PromptAudio
     recognizer_for: Callable[[str], Recognizer] | None
+    workers: Executor  # stream calls' lanes: recognition, dialog steps and prompt renders off the socket threads
     paced: bool = True
     tts: bool = True  # False without espeak-ng: Gather mode <Say>s every prompt
     max_streams: int = 8  # per process: past this, recognition falls behind real time on 2 cores (bench latency)
@@ -78,5 +80,6 @@ def init_app(app: Flask) -> None:
         log.warning("speech: Gather mode (Twilio recognises speech); set IVR_VOSK_MODEL for on-prem recognition")
     else:
         log.info("speech: stream mode, on-prem Vosk recognition")
-    app.extensions["ivr.speech"] = Speech(prompts, factory, paced=app.config.get("IVR_PACED", True), tts=tts,
+    pool = ThreadPoolExecutor(settings.stream_workers, thread_name_prefix="stream-lane")
+    app.extensions["ivr.speech"] = Speech(prompts, factory, pool, paced=app.config.get("IVR_PACED", True), tts=tts,
                                           max_streams=settings.max_streams)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -57,12 +58,15 @@ class ToneRenderer:
 class PromptAudio:
     """Rendered prompts on disk: `<key>.wav` (PCM16 8 kHz, served for <Play>) and μ-law bytes for streams."""
 
-    def __init__(self, cache_dir: str | Path, renderer: Renderer, *, rate: int = 165):
+    def __init__(self, cache_dir: str | Path, renderer: Renderer, *, rate: int = 165, memory_prompts: int = 512):
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.renderer = renderer
         self.rate = rate
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")  # espeak-ng is flaky in parallel
+        self._memory: OrderedDict[str, bytes] = OrderedDict()  # key → μ-law, least recently used first
+        self._lock = threading.Lock()
+        self.memory_prompts = memory_prompts
 
     @staticmethod
     def voice(locale: str) -> str:
@@ -89,9 +93,19 @@ class PromptAudio:
         return path
 
     def ulaw(self, text: str, locale: str) -> bytes:
-        """8 kHz μ-law bytes of the prompt, for Media Streams."""
+        """8 kHz μ-law bytes of the prompt, for Media Streams; the most used prompts stay in memory."""
+        key = self.key(text, locale)
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
         samples, _ = read_wav(self.ensure(text, locale))
-        return pcm_to_ulaw(samples)
+        audio = pcm_to_ulaw(samples)
+        with self._lock:
+            self._memory[key] = audio
+            while len(self._memory) > self.memory_prompts:
+                self._memory.popitem(last=False)
+        return audio
 
     def prerender(self, texts: Iterable[str], locale: str) -> None:
         """Render prompts in the background so the first caller does not wait for them."""

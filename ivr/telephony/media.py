@@ -1,4 +1,5 @@
-"""The Media Streams WebSocket endpoint (`/media`) and the stream URL that the TwiML points at."""
+"""The Media Streams WebSocket endpoint (`/media`) and the stream URL that the TwiML points at: JSON text frames
+in and out, translated at this edge by `media_protocol`; the session behind it sees only the project's frames."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,8 @@ from flask import Flask, abort, current_app, request
 from flask_sock import Sock
 from twilio.request_validator import RequestValidator
 
+from ivr.speech.frames import OutboundFrame, Start
+from ivr.telephony import media_protocol
 from ivr.telephony.stream import MediaSession
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,22 @@ def upgrade_is_signed() -> bool:
     return any(validator.validate(candidate, {}, signature) for candidate in candidates)
 
 
+class TwilioSocket:
+    """The socket side of one stream: encodes outbound frames for Twilio (one writer at a time)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.stream_sid = ""
+        self.lock = threading.Lock()
+
+    def send(self, frame: OutboundFrame) -> None:
+        with self.lock:
+            self.ws.send(json.dumps(media_protocol.encode(frame, self.stream_sid)))
+
+    def close(self) -> None:
+        self.ws.close()
+
+
 def init_app(app: Flask) -> None:
     sock = Sock(app)
 
@@ -46,16 +65,11 @@ def init_app(app: Flask) -> None:
 
     @sock.route("/media")
     def media(ws) -> None:
-        """One call's Media Stream: JSON text frames in, media/mark/clear out."""
+        """One call's Media Stream: receive, translate, hand to the session; it never blocks this loop."""
         speech = current_app.extensions["ivr.speech"]
-        conversations = current_app.extensions["ivr.conversations"]
-        lock = threading.Lock()
-
-        def send(message: dict) -> None:
-            with lock:
-                ws.send(json.dumps(message))
-
-        session = MediaSession(conversations, speech.prompts, speech.recognizer_for, send, ws.close, paced=speech.paced)
+        socket = TwilioSocket(ws)
+        session = MediaSession(current_app.extensions["ivr.conversations"], speech.prompts, speech.recognizer_for,
+                               socket.send, socket.close, pool=speech.workers, paced=speech.paced)
         speech.stream_opened()
         try:
             while ws.connected:
@@ -63,11 +77,15 @@ def init_app(app: Flask) -> None:
                 if raw is None:
                     break
                 try:
-                    message = json.loads(raw)
-                except ValueError:
-                    log.warning("call %s: ignoring a malformed stream message %r", session.call_sid, str(raw)[:80])
+                    frame = media_protocol.decode(json.loads(raw))
+                except ValueError as exc:  # JSON or protocol: log and skip, the call goes on
+                    log.warning("call %s: ignoring a malformed stream message (%s): %r", session.call_sid, exc,
+                                str(raw)[:80])
                     continue
-                session.handle(message)
+                if isinstance(frame, Start):
+                    socket.stream_sid = frame.stream_sid
+                if frame is not None:
+                    session.on_frame(frame)
         finally:
-            session.player.stop()
+            session.stop()
             speech.stream_closed()

@@ -1,31 +1,33 @@
-"""Twilio Media Streams: caller audio → VAD + recogniser → dialog; prompts → paced μ-law frames with marks;
-caller speech during an interruptible prompt → `clear` (barge-in). Audio never leaves the host.
-Protocol: https://www.twilio.com/docs/voice/media-streams/websocket-messages"""
+"""One call's Media Stream, wired: inbound frames → turn-taking (on the receive thread, microseconds per frame);
+recognition, the dialog step and prompt rendering → the call's lane on the shared worker pool; prompt audio →
+a paced player with marks; barge-in → `clear`. Audio never leaves the host."""
 from __future__ import annotations
 
-import base64
+import functools
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import Executor
 
 from ivr.conversation import Conversations
-from ivr.speech.audio import VoiceActivity, frames, ulaw_to_pcm
+from ivr.speech.audio import frames
+from ivr.speech.frames import AudioIn, AudioOut, Clear, InboundFrame, Keypad, Mark, OutboundFrame, PlaybackMark, Start
+from ivr.speech.lanes import Lane
 from ivr.speech.recognizer import Recognizer
 from ivr.speech.tts import PromptAudio
+from ivr.speech.turns import BargeIn, Hear, PromptsDone, TurnEnded, TurnEvent, TurnTaking
 from ivr.types import Action, Hangup, Listen, Say, Transfer, Utterance
 
 log = logging.getLogger(__name__)
-FRAMES_PER_S = 50
 
 
 class Player:
-    """Sends queued outbound messages, pacing media at one 20 ms frame per 20 ms (or unpaced, for tests)."""
+    """Sends queued outbound frames on its own thread, pacing audio at one 20 ms frame per 20 ms (or unpaced, for
+    tests). A flush (barge-in) drops everything queued, including a frame that was waiting for its slot."""
 
-    def __init__(self, send: Callable[[dict], None], *, paced: bool = True):
+    def __init__(self, send: Callable[[OutboundFrame], None], *, paced: bool = True):
         self.send = send
         self.paced = paced
         self.items: queue.Queue = queue.Queue()
@@ -33,8 +35,8 @@ class Player:
         self.thread = threading.Thread(target=self._run, daemon=True, name="stream-player")
         self.thread.start()
 
-    def enqueue(self, message: dict) -> None:
-        self.items.put((self.generation, message))
+    def enqueue(self, frame: AudioOut | Mark) -> None:
+        self.items.put((self.generation, frame))
 
     def flush(self) -> None:
         """Drop everything not yet sent (barge-in)."""
@@ -56,33 +58,27 @@ class Player:
                 self.items.task_done()
         self.items.task_done()
 
-    def _send(self, item: tuple[int, dict], next_at: float) -> float:
-        generation, message = item
-        if generation != self.generation:
-            return next_at
-        if self.paced and message["event"] == "media":
+    def _send(self, item: tuple[int, AudioOut | Mark], next_at: float) -> float:
+        generation, frame = item
+        if self.paced and isinstance(frame, AudioOut) and generation == self.generation:
             next_at = max(next_at + 0.02, time.monotonic())
             time.sleep(max(0.0, next_at - time.monotonic()))
+        if generation != self.generation:  # checked after the pacing wait: nothing plays after a clear
+            return next_at
         try:
-            self.send(message)
+            self.send(frame)
         except Exception:  # the socket closed under us: nothing left to play to
             self.generation += 1
         return next_at
 
 
-@dataclass
-class Listening:
-    expect: str
-    max_digits: int
-    timeout_frames: int
-    end_silence_frames: int
-
-
 class MediaSession:
-    """One call's stream. Time is counted in received 20 ms frames, so behaviour does not depend on wall time."""
+    """Wires one stream. `on_frame` runs on the socket's receive thread and never waits for recognition, the
+    dialog, a backend or a prompt render: those run in order on the call's lane."""
 
     def __init__(self, conversations: Conversations, prompts: PromptAudio, recognizer_for: Callable[[str], Recognizer],
-                 send: Callable[[dict], None], close: Callable[[], None], *, paced: bool = True):
+                 send: Callable[[OutboundFrame], None], close: Callable[[], None], *, pool: Executor,
+                 paced: bool = True):
         self.conversations = conversations
         self.prompts = prompts
         self.recognizer_for = recognizer_for
@@ -90,134 +86,111 @@ class MediaSession:
         self.send = send
         self.close = close
         self.player = Player(send, paced=paced)
-        self.vad = VoiceActivity()
-        self.call_sid = self.stream_sid = ""
+        self.turns = TurnTaking()
+        self.lock = threading.Lock()  # guards `turns`: frames arrive on the socket thread, decisions on the lane
+        self.lane = Lane(pool, on_error=lambda exc: self.fault())
+        self.call_sid = ""
         self.locale = "en-US"
-        self.outstanding: dict[str, bool] = {}  # mark name → prompt may be interrupted
         self.marks = 0
-        self.listening: Listening | None = None
-        self.quiet_frames = 0  # since the last prompt finished, while nobody speaks
-        self.digits = ""
-        self.digit_age = 0
         self.ending = False
         self.events: list[tuple[str, int]] = []  # (what, frame) for tests and benchmarks
-        self.frame = 0
-        self.preroll: deque[bytes] = deque(maxlen=10)  # speech heard while a prompt plays, fed on barge-in
 
-    # -- inbound ---------------------------------------------------------------------------------------
-    def handle(self, message: dict) -> None:
-        event = message.get("event")
-        try:
-            if event == "start":
-                self.on_start(message["start"])
-            elif event == "media" and message.get("media", {}).get("track", "inbound") == "inbound":
-                self.on_audio(base64.b64decode(message["media"]["payload"]))
-            elif event == "dtmf":
-                self.on_dtmf(message["dtmf"]["digit"])
-            elif event == "mark":
-                self.on_mark(message["mark"]["name"])
-            elif event == "stop":
-                self.player.stop()
-        except Exception:
-            log.exception("call %s: stream fault, transferring to a human", self.call_sid)
-            self.perform(self.conversations.fail(self.call_sid, locale=self.locale, reason="speech_fault").actions)
+    # -- the receive thread ----------------------------------------------------------------------------
+    def on_frame(self, frame: InboundFrame) -> None:
+        if isinstance(frame, Start):
+            self.call_sid = frame.call_sid
+            self.lane.submit(functools.partial(self.begin, frame))
+            return
+        with self.lock:
+            if isinstance(frame, AudioIn):
+                events = self.turns.audio(frame.pcm)
+            elif isinstance(frame, Keypad):
+                events = self.turns.keypad(frame.digit)
+            elif isinstance(frame, PlaybackMark):
+                events = self.turns.mark(frame.name)
+            else:
+                return self.stop()
+            self.dispatch(events)
 
-    def on_start(self, start: dict) -> None:
-        self.stream_sid, self.call_sid = start["streamSid"], start["callSid"]
-        params = start.get("customParameters", {})
-        reply = self.conversations.begin(self.call_sid, caller=params.get("caller", ""),
-                                         locale=params.get("locale", self.locale))
+    def dispatch(self, events: list[TurnEvent]) -> None:
+        """Carry out what turn-taking decided (called with the lock held)."""
+        for event in events:
+            if isinstance(event, Hear):
+                self.lane.submit(functools.partial(self.hear, event.pcm))
+            elif isinstance(event, BargeIn):
+                self.player.flush()
+                self.send(Clear())
+                self.events.append(("clear", self.turns.frame))
+            elif isinstance(event, TurnEnded):
+                self.lane.submit(functools.partial(self.finish, event))
+            elif isinstance(event, PromptsDone):
+                self.events.append(("prompt_done", self.turns.frame))
+                if self.ending:
+                    self.hang_up()
+
+    def stop(self) -> None:
+        """The stream is over: drop pending work and stop playing."""
+        self.lane.close()
+        self.player.stop()
+
+    # -- the call's lane -------------------------------------------------------------------------------
+    def begin(self, start: Start) -> None:
+        reply = self.conversations.begin(start.call_sid, caller=start.parameters.get("caller", ""),
+                                         locale=start.parameters.get("locale", self.locale))
         self.locale = reply.locale
         self.recognizer = self.recognizer_for(self.locale)
         self.perform(reply.actions)
 
-    def on_audio(self, payload: bytes) -> None:
-        self.frame += 1
-        pcm = ulaw_to_pcm(payload)
-        speaking = self.vad.update(pcm)
-        listening = self.listening
-        if listening is None or self.recognizer is None:
-            return
-        if self.outstanding:
-            self.preroll.append(pcm.tobytes())
-            if not speaking or not all(self.outstanding.values()):
-                return  # silence, or the disclosure and other uninterruptible prompts: play to the end
-            onset = list(self.preroll)[:-1]  # the first frames of the speech that triggered the barge-in
-            self.barge_in()
-            for earlier in onset:
-                self.recognizer.feed(earlier)
-        if self.recognizer.feed(pcm.tobytes()) or (speaking and self.vad.silent_for() >= listening.end_silence_frames):
-            return self.respond(self.recognizer.finish())
-        if self.digits:
-            self.digit_age += 1
-            if self.digit_age >= 3 * FRAMES_PER_S:  # inter-digit timeout
-                return self.respond(Utterance(digits=self.digits))
-        elif not speaking:
-            self.quiet_frames += 1
-            if self.quiet_frames >= listening.timeout_frames:
-                self.respond(self.recognizer.finish())  # no input
+    def hear(self, pcm: bytes) -> None:
+        if self.recognizer is not None and self.recognizer.feed(pcm):  # the recogniser's own endpoint
+            with self.lock:
+                self.dispatch(self.turns.endpoint())
 
-    def on_dtmf(self, digit: str) -> None:
-        if self.listening is None:
-            return
-        if self.outstanding:
-            self.barge_in()
-        self.digits += digit
-        self.digit_age = 0
-        if digit == "#" or len(self.digits) >= self.listening.max_digits:  # else the inter-digit timeout ends it
-            self.respond(Utterance(digits=self.digits.rstrip("#")))
-
-    def on_mark(self, name: str) -> None:
-        self.outstanding.pop(name, None)
-        if not self.outstanding:
-            self.events.append(("prompt_done", self.frame))
-            self.quiet_frames = 0
-            if self.ending:
-                self.player.stop()
-                self.close()
-
-    def barge_in(self) -> None:
-        self.player.flush()
-        self.send({"event": "clear", "streamSid": self.stream_sid})
-        self.events.append(("clear", self.frame))
-        self.outstanding.clear()  # Twilio returns the cleared marks; they no longer gate listening
-        self.preroll.clear()
-        self.quiet_frames = 0
-
-    # -- dialog ----------------------------------------------------------------------------------------
-    def respond(self, utterance: Utterance) -> None:
-        """Hand one caller turn to the dialog and play its answer."""
-        self.events.append(("utterance", self.frame))
-        self.listening = None
-        self.digits = ""
-        self.vad.reset()
+    def finish(self, ended: TurnEnded) -> None:
+        """Hand one caller turn to the conversation and play its answer."""
+        if ended.digits or self.recognizer is None:
+            utterance = Utterance(digits=ended.digits)
+        else:
+            utterance = self.recognizer.finish()
+        self.events.append(("utterance", self.turns.frame))
         self.perform(self.conversations.respond(self.call_sid, utterance).actions)
+
+    def fault(self) -> None:
+        """Recogniser, store, TTS or backend failed mid-call: apologise and transfer, never silence."""
+        log.error("call %s: stream fault, transferring to a human", self.call_sid)
+        try:
+            self.perform(self.conversations.fail(self.call_sid, locale=self.locale, reason="speech_fault").actions)
+        except Exception:  # not even the apology plays: close, and /voice/after-stream transfers the caller
+            log.exception("call %s: the fault transfer could not be played; closing the stream", self.call_sid)
+            self.hang_up()
 
     def perform(self, actions: Sequence[Action]) -> None:
         for action in actions:
             if isinstance(action, Say):
                 self.play(action.text, interruptible=action.barge_in)
             elif isinstance(action, Listen):
-                self.listening = Listening(action.expect, action.max_digits, action.timeout_s * FRAMES_PER_S,
-                                           action.end_silence_ms * FRAMES_PER_S // 1000)
-                self.quiet_frames = 0
                 if self.recognizer is not None:
                     self.recognizer.start(action.expect, action.hints)
+                with self.lock:
+                    self.turns.listen(action)
             elif isinstance(action, Transfer | Hangup):
                 self.ending = True  # the <Connect action> webhook renders the transfer from the stored state
-                self.listening = None
-        if self.ending and not self.outstanding:
-            self.player.stop()
-            self.close()
+        with self.lock:
+            if self.ending and not self.turns.outstanding:
+                self.hang_up()
 
     def play(self, text: str, *, interruptible: bool) -> None:
         audio = self.prompts.ulaw(text, self.locale)
-        for frame in frames(audio):
-            self.player.enqueue({"event": "media", "streamSid": self.stream_sid,
-                                 "media": {"payload": base64.b64encode(frame).decode()}})
         self.marks += 1
         name = f"prompt-{self.marks}"
-        self.outstanding[name] = interruptible
-        self.player.enqueue({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
-        self.events.append(("play", self.frame))
+        with self.lock:
+            self.turns.prompt_queued(name, interruptible=interruptible)
+            self.events.append(("play", self.turns.frame))
+        for chunk in frames(audio):
+            self.player.enqueue(AudioOut(chunk))
+        self.player.enqueue(Mark(name))
 
+    def hang_up(self) -> None:
+        """Close the stream after the last prompt; Twilio then requests the <Connect action> URL."""
+        self.player.stop()
+        self.close()

@@ -1,13 +1,16 @@
 """Stream mode end to end: the real app on a socket, driven over the WebSocket by the Media Streams simulator,
 with a scripted recogniser that returns text at the end of each utterance of real audio."""
-import base64
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import simple_websocket
 
-from ivr.speech.audio import SILENCE, frames
+from ivr.speech.audio import SILENCE, frames, ulaw_to_pcm
+from ivr.speech.frames import AudioIn, AudioOut, Clear, Keypad, Mark, PlaybackMark, Start
 from ivr.speech.recognizer import ScriptedRecognizer
 from ivr.speech.tts import PromptAudio, ToneRenderer
 from ivr.telephony.stream import MediaSession
@@ -158,72 +161,145 @@ def test_redis_dropping_mid_stream_call_ends_at_a_human(settings, clock):
     assert len(record.played) > 16000  # greeting and the apology were played, not silence
 
 
-# --- the session on its own: exact frame timing of barge-in ------------------------------------------------
+# --- the session on its own: the receive thread never waits ----------------------------------------------
 
 
 class Recorder:
+    """The socket side: what the session sent, as frames."""
+
     def __init__(self):
         self.sent = []
         self.closed = False
 
-    def send(self, message):
-        self.sent.append(message)
+    def send(self, frame):
+        self.sent.append(frame)
 
     def close(self):
         self.closed = True
 
+    def marks(self):
+        return [f.name for f in self.sent if isinstance(f, Mark)]
+
 
 @pytest.fixture
-def session(app, tmp_path, heard_texts):
-    recorder = Recorder()
+def pool():
+    workers = ThreadPoolExecutor(4)
+    yield workers
+    workers.shutdown(wait=False, cancel_futures=True)
+
+
+def open_session(app, recognizer, pool, tmp_path, recorder):
     prompts = PromptAudio(tmp_path / "prompts", ToneRenderer())
-    media = MediaSession(app.extensions["ivr.conversations"], prompts, lambda locale: ScriptedRecognizer(heard_texts),
-                         recorder.send, recorder.close, paced=False)
-    media.handle({"event": "start", "start": {"streamSid": "MZ1", "callSid": "CAs", "customParameters": {}}})
-    return media, recorder
+    media = MediaSession(app.extensions["ivr.conversations"], prompts, lambda locale: recognizer, recorder.send,
+                         recorder.close, pool=pool, paced=False)
+    media.on_frame(Start("MZ1", "CAs", {"caller": "+15550100001"}))
+    settle(media)
+    return media
 
 
-def feed(media, payload: bytes):
-    media.handle({"event": "media", "media": {"track": "inbound", "payload": base64.b64encode(payload).decode()}})
+def settle(media):
+    """Wait (on events, not the clock) until the lane and the player are idle."""
+    assert media.lane.settle(timeout=30)
+    media.player.drain()
 
 
 def ack_marks(media, recorder):
-    for message in list(recorder.sent):
-        if message["event"] == "mark":
-            media.handle({"event": "mark", "mark": {"name": message["mark"]["name"]}})
+    for name in recorder.marks():
+        media.on_frame(PlaybackMark(name))
+    recorder.sent.clear()
 
 
-def test_clear_is_sent_on_the_frame_speech_is_detected(session, heard_texts):
-    media, recorder = session
-    heard_texts.append("what's the weather like")
-    ack_marks_when_sent(media, recorder, 1)
-    for frame in frames(tone_speech(1.0)) + [SILENCE] * 60:  # a no-match turn: the reprompt is interruptible
-        feed(media, frame)
+def feed(media, payloads):
+    for payload in payloads:
+        media.on_frame(AudioIn(ulaw_to_pcm(payload)))
+
+
+def test_clear_is_sent_on_the_frame_speech_is_detected(app, pool, tmp_path, heard_texts):
+    recorder = Recorder()
+    media = open_session(app, ScriptedRecognizer(["what's the weather like"]), pool, tmp_path, recorder)
+    ack_marks(media, recorder)
+    feed(media, frames(tone_speech(1.0)) + [SILENCE] * 60)  # a no-match turn: the reprompt is interruptible
+    settle(media)
     assert [e for e, _ in media.events].count("utterance") == 1
-    speech_start = media.frame + 1
-    heard_before = media.recognizer.fed_bytes
+    speech_start = media.turns.frame + 1
     fed = 0
     for frame in frames(tone_speech(0.5)):
-        feed(media, frame)
+        feed(media, [frame])
         fed += 1
-        if any(m["event"] == "clear" for m in recorder.sent):
+        if any(isinstance(f, Clear) for f in recorder.sent):
             break
-    detected = media.vad.onset  # frames of speech the gate needs
-    assert fed == detected, "clear must go out on the frame the VAD detects speech"
-    assert media.recognizer.fed_bytes - heard_before >= detected * 320, "the onset that triggered it is recognised"
-    assert [e for e, f in media.events if e == "clear"] == ["clear"]
-    assert dict((e, f) for e, f in media.events)["clear"] == speech_start + detected - 1
+    assert fed == media.turns.vad.onset, "clear must go out on the frame the VAD detects speech"
+    assert dict(media.events)["clear"] == speech_start + fed - 1
 
 
-def test_speech_during_the_disclosure_does_not_interrupt_it(session):
-    media, recorder = session
-    for frame in frames(tone_speech(1.0)):
-        feed(media, frame)
-    assert not any(m["event"] == "clear" for m in recorder.sent)
+def test_speech_during_the_disclosure_does_not_interrupt_it(app, pool, tmp_path):
+    recorder = Recorder()
+    media = open_session(app, ScriptedRecognizer([]), pool, tmp_path, recorder)
+    feed(media, frames(tone_speech(1.0)))
+    assert not any(isinstance(f, Clear) for f in recorder.sent)
 
 
-def ack_marks_when_sent(media, recorder, count):
-    """Let the player thread hand over what is queued (it runs unpaced), then play the marks back."""
-    media.player.drain()
-    assert sum(m["event"] == "mark" for m in recorder.sent) == count
+class Gate:
+    """Holds a slow recogniser or backend until the test opens it, and says whether it was kept waiting."""
+
+    def __init__(self):
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def hold(self):
+        self.entered.set()
+        assert self.opened.wait(timeout=30), "the test never opened the gate"
+
+
+class SlowRecognizer(ScriptedRecognizer):
+    def __init__(self, texts, gate):
+        super().__init__(texts)
+        self.gate = gate
+
+    def finish(self):
+        self.gate.hold()  # as slow as the test wants: far past the 300 ms of a loaded decoder
+        return super().finish()
+
+
+def test_frames_are_handled_on_time_while_recognition_and_the_backend_are_slow(settings, redis_client, clock,
+                                                                             pool, tmp_path):
+    """Every inbound frame is taken while a final result and a backend call block; the per-frame cost is printed."""
+    from ivr.selfservice import ActionRegistry
+    from ivr.types import SelfServiceResult
+
+    recognizing, backend = Gate(), Gate()
+    registry = ActionRegistry()
+    registry.register("account_balance", lambda request: (backend.hold(), SelfServiceResult("Your balance is 5."))[1])
+    registry.register("send_invoice_copy", lambda request: SelfServiceResult("sent"))
+    app = make_app(settings, redis_client, clock, IVR_ACTIONS=registry)
+    recorder = Recorder()
+    media = open_session(app, SlowRecognizer(["what's my balance"], recognizing), pool, tmp_path, recorder)
     ack_marks(media, recorder)
+    delays = []
+
+    def timed_feed(payloads):
+        for payload in payloads:
+            started = time.perf_counter()
+            feed(media, [payload])
+            delays.append(time.perf_counter() - started)
+
+    timed_feed(frames(tone_speech(1.0)) + [SILENCE] * 45)  # the turn ends: recognition starts and blocks
+    assert recognizing.entered.wait(timeout=30)
+    before = media.turns.frame
+    timed_feed([SILENCE] * 250)  # 5 s of audio while the final result is pending
+    assert media.turns.frame == before + 250 and not recognizing.opened.is_set()
+    recognizing.opened.set()
+    settle(media)
+    assert "8-digit account number" in " ".join(t.text for t in media.conversations.load("CAs").turns)
+    ack_marks(media, recorder)
+    for key in "12345678":
+        media.on_frame(Keypad(key))  # the slot is complete: the backend runs and blocks
+    assert backend.entered.wait(timeout=30)
+    before = media.turns.frame
+    timed_feed([SILENCE] * 100)
+    assert media.turns.frame == before + 100 and not backend.opened.is_set()
+    backend.opened.set()
+    settle(media)
+    assert any(isinstance(f, AudioOut) for f in recorder.sent)  # the answer was played afterwards
+    print(f"frame handling while blocked: p50 {np.percentile(delays, 50) * 1e3:.3f} ms, "
+          f"max {max(delays) * 1e3:.3f} ms over {len(delays)} frames")
