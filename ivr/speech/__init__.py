@@ -28,7 +28,7 @@ class Speech:
     tts: bool = True  # False without espeak-ng: Gather mode <Say>s every prompt
     max_streams: int = 8  # per process: past this, recognition falls behind real time on 2 cores (bench latency)
     active_streams: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def stream_mode(self) -> bool:
@@ -39,12 +39,19 @@ class Speech:
         return self.stream_mode and self.active_streams < self.max_streams
 
     def stream_opened(self) -> None:
-        with self._lock:
+        with self._changed:
             self.active_streams += 1
+            self._changed.notify_all()
 
     def stream_closed(self) -> None:
-        with self._lock:
+        with self._changed:
             self.active_streams -= 1
+            self._changed.notify_all()
+
+    def wait_for_streams(self, count: int, *, timeout: float) -> bool:
+        """Wait until `count` streams are open (shutdown, tests); False on timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.active_streams == count, timeout)
 
 
 class Unavailable:

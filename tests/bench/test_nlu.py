@@ -2,7 +2,6 @@
 import csv
 import json
 import random
-import shutil
 
 import numpy as np
 import pytest
@@ -21,17 +20,20 @@ def small_eval_dir(tmp_path):
     """A slice of every dataset, in the original formats."""
     train, test = banking77(EVAL)
     (tmp_path / "banking77").mkdir()
-    for name, split in (("train.csv", few_shot(train, 12)), ("test.csv", few_shot(test, 2))):
+    for name, split in (("train.csv", few_shot(train, 6)), ("test.csv", few_shot(test, 1))):
         with open(tmp_path / "banking77" / name, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "category"])
             writer.writerows(zip(split.texts, split.labels, strict=True))
     data = json.loads((EVAL / "clinc150_oos" / "data_full.json").read_text())
-    keep = sorted({label for _, label in data["train"]})[:20]
-    small = {key: [pair for pair in data[key] if pair[1] in keep or pair[1] == "oos"][:400] for key in data}
+    keep = sorted({label for _, label in data["train"]})[:12]
+    small = {key: [pair for pair in data[key] if pair[1] in keep or pair[1] == "oos"][:200] for key in data}
     (tmp_path / "clinc150_oos").mkdir()
     (tmp_path / "clinc150_oos" / "data_full.json").write_text(json.dumps(small))
-    shutil.copytree(EVAL / "xsid_de_en", tmp_path / "xsid_de_en")
+    (tmp_path / "xsid_de_en").mkdir()
+    for source in (EVAL / "xsid_de_en").glob("*.conll"):  # the first 120 sentences of each split
+        blocks = source.read_text(encoding="utf-8").split("\n\n")[:120]
+        (tmp_path / "xsid_de_en" / source.name).write_text("\n\n".join(blocks), encoding="utf-8")
     return tmp_path
 
 

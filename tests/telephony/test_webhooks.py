@@ -214,9 +214,9 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
     import shutil
     from dataclasses import replace
 
-    shutil.copytree(grammar_dir, tmp_path / "grammars")
+    shutil.copytree(grammar_dir / "en-US", tmp_path / "grammars" / "en-US")  # one locale: one classifier to train
     app = make_app(replace(settings, grammar_dir=str(tmp_path / "grammars")), redis_client, clock)
-    catalog = app.extensions["ivr.conversations"].catalog
+    catalog = app.extensions["ivr.catalog"]
     path = tmp_path / "grammars" / "en-US" / "hotline.yaml"
     path.write_text(path.read_text().replace("max_retries: 2", "max_retries: lots"))
     os.utime(path, (1, 1))  # a different mtime, however fast the test runs
@@ -231,10 +231,9 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
     path.write_text(path.read_text().replace("max_retries: lots", "max_retries: 1").replace(
         "Thanks for calling Northwind", "Thank you for calling Northwind"))
     os.utime(path, (2, 2))
+    installed, prerender = threading.Event(), catalog.on_install
+    catalog.on_install = lambda grammar: (prerender(grammar), installed.set())
     catalog.watch(interval_s=0.01)  # the watcher picks the fixed file up in the background
-    changed = threading.Event()
-    for _ in range(1000):  # at most 10 s
-        if catalog.get("en-US").grammar.max_retries == 1 or changed.wait(0.01):
-            break
+    assert installed.wait(timeout=30)
     catalog.stop()
     assert catalog.get("en-US").grammar.max_retries == 1 and "en-US" not in catalog.errors
