@@ -5,6 +5,7 @@ import functools
 import os
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import fakeredis
@@ -52,7 +53,8 @@ def redis_client():
         yield fakeredis.FakeRedis(decode_responses=True)
         return
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # parallel workers each get their own database
-    client = redis.Redis.from_url(url, decode_responses=True, db=int(worker.removeprefix("gw")))
+    url = urlsplit(url)._replace(path=f"/{int(worker.removeprefix('gw'))}").geturl()
+    client = redis.Redis.from_url(url, decode_responses=True)
     client.flushdb()
     yield client
     client.flushdb()
