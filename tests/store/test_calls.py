@@ -1,0 +1,58 @@
+"""The call repository on the embedded store and, in CI, on a real redis-server (IVR_TEST_REDIS_URL)."""
+import pytest
+
+from ivr.store import CallStore
+from ivr.types import CallbackRequest, CallContext, CallEvent
+
+CONTEXT = CallContext(
+    call_sid="CA1", caller="+15550100001", locale="en-US", intent="internet_down",
+    intent_label="your internet not working", confidence=0.91, alternatives=({"intent": "slow_internet", "score": 0.05},),
+    slots={"account_number": "12345678"}, transcript=({"speaker": "caller", "text": "my wifi died", "at": 1.0},),
+    retries=1, agent_requested=False, mood="neutral", queue="tech_support", skills=("internet",), reason="intent",
+    callback_number=None, summary="Caller is calling about internet down.", started_at=0.5,
+)
+
+
+@pytest.fixture
+def store(redis_client):
+    return CallStore(redis_client, call_ttl_s=60, context_ttl_s=600)
+
+
+def test_state_is_plain_data_with_the_call_ttl(store, redis_client):
+    assert store.load_state("CA1") is None
+    store.save_state("CA1", {"step": "intent", "turns": [{"speaker": "ivr", "text": "hi", "at": 0.0}]})
+    assert store.load_state("CA1") == {"step": "intent", "turns": [{"speaker": "ivr", "text": "hi", "at": 0.0}]}
+    assert 0 < redis_client.ttl("ivr:call:CA1:state") <= 60
+
+
+def test_context_round_trips_as_a_typed_record_with_its_own_ttl(store, redis_client):
+    store.save_context(CONTEXT)
+    again = store.load_context("CA1")
+    assert again.to_dict() == CONTEXT.to_dict() | {"alternatives": [{"intent": "slow_internet", "score": 0.05}],
+                                                   "transcript": [CONTEXT.transcript[0]], "skills": ["internet"]}
+    assert 60 < redis_client.ttl("ivr:call:CA1:context") <= 600
+    assert store.load_context("CAnone") is None
+
+
+def test_the_first_reply_to_a_request_wins(store):
+    assert store.cached_reply("CA1", "k") is None
+    assert store.claim_reply("CA1", "k", "<Response>first</Response>")
+    assert not store.claim_reply("CA1", "k", "<Response>second</Response>")
+    assert store.cached_reply("CA1", "k") == "<Response>first</Response>"
+
+
+def test_callbacks_keep_one_shape_whatever_asked_for_them(store):
+    store.add_callback(CallbackRequest("CA1", "+15550100001", "billing", "pay_bill", "closed", 1.0))
+    store.add_callback(CallbackRequest("CA2", "+15550100002", "billing", None, "long_wait", 2.0))
+    assert [(c.call, c.reason) for c in store.callbacks()] == [("CA1", "closed"), ("CA2", "long_wait")]
+
+
+def test_events_are_newest_first_and_capped(store):
+    for i in range(5):
+        store.log_event(CallEvent(f"CA{i}", "turn", float(i), {"step": "intent"}), keep=3)
+    events = store.events()
+    assert [e.call for e in events] == ["CA4", "CA3", "CA2"] and events[0].data == {"step": "intent"}
+
+
+def test_ping(store):
+    assert store.ping()
