@@ -6,7 +6,8 @@ from ivr.types import CallbackRequest, CallContext, CallEvent
 
 CONTEXT = CallContext(
     call_sid="CA1", caller="+15550100001", locale="en-US", intent="internet_down",
-    intent_label="your internet not working", confidence=0.91, alternatives=({"intent": "slow_internet", "score": 0.05},),
+    intent_label="your internet not working", confidence=0.91,
+    alternatives=({"intent": "slow_internet", "score": 0.05},),
     slots={"account_number": "12345678"}, transcript=({"speaker": "caller", "text": "my wifi died", "at": 1.0},),
     retries=1, agent_requested=False, mood="neutral", queue="tech_support", skills=("internet",), reason="intent",
     callback_number=None, summary="Caller is calling about internet down.", started_at=0.5,
