@@ -17,7 +17,9 @@ RUN chown -R nobody /srv/ivr/audio
 
 # One worker by default: without REDIS_URL the call state lives in that worker's embedded store. With REDIS_URL
 # set, raise WEB_CONCURRENCY (gunicorn reads it); each worker loads its own Vosk model and sentence encoder.
+# IVR_SELFSERVICE=demo: the demo billing backend the shipped grammars name; replace it with your own backend.
 ENV IVR_GRAMMAR_DIR=/srv/ivr/grammars \
+    IVR_SELFSERVICE=demo \
     IVR_AUDIO_DIR=/srv/ivr/audio \
     WEB_CONCURRENCY=1 \
     PYTHONUNBUFFERED=1

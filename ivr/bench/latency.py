@@ -36,7 +36,7 @@ def build_app(audio_dir: str):
     from ivr import create_app
 
     settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN,
-                                   audio_dir=audio_dir, speech_mode="stream")
+                                   audio_dir=audio_dir, speech_mode="stream", selfservice="demo")
     config: dict = {"IVR_SETTINGS": settings}
     if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
         config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(SCRIPT)
@@ -78,6 +78,62 @@ def webhook_round_trips(url: str, n: int = 200) -> list[float]:
     return timings
 
 
+class SlowRecognizer(ScriptedRecognizer):
+    """A loaded decoder: every final result takes `delay_s`."""
+
+    def __init__(self, texts, delay_s: float):
+        super().__init__(texts)
+        self.delay_s = delay_s
+
+    def finish(self):
+        time.sleep(self.delay_s)
+        return super().finish()
+
+
+def frame_handling(app, *, recognizer_s: float, backend_s: float) -> list[float]:
+    """Seconds the receive thread spends on each inbound frame of a self-service call (balance by account number)
+    whose recogniser takes `recognizer_s` per final and whose backend takes `backend_s`; frames paced at 20 ms."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ivr.selfservice import ActionRegistry
+    from ivr.speech.audio import SILENCE, frames, ulaw_to_pcm
+    from ivr.speech.frames import AudioIn, Keypad, Mark, PlaybackMark, Start
+    from ivr.telephony.stream import MediaSession
+    from ivr.testing.stream_simulator import tone_speech
+    from ivr.types import SelfServiceResult
+
+    conversations = app.extensions["ivr.conversations"]
+    def slow_balance(request) -> SelfServiceResult:
+        time.sleep(backend_s)
+        return SelfServiceResult("Your balance is 5.")
+
+    registry = ActionRegistry()
+    registry.register("account_balance", slow_balance)
+    sent: list = []
+    slow = dataclasses.replace(conversations, actions=registry)
+    with ThreadPoolExecutor(4) as pool:
+        session = MediaSession(slow, app.extensions["ivr.speech"].prompts,
+                               lambda locale: SlowRecognizer(["what's my balance"], recognizer_s),
+                               sent.append, lambda: None, pool=pool, paced=False)
+        session.on_frame(Start("MZbench", f"CAframes{recognizer_s}", {}))
+        delays: list[float] = []
+        audio = frames(tone_speech(1.0)) + [SILENCE] * 150
+        start = time.monotonic()
+        for index, payload in enumerate(audio * 3):
+            for mark in [f for f in sent if isinstance(f, Mark)]:
+                session.on_frame(PlaybackMark(mark.name))  # the caller hears every prompt at once
+            sent.clear()
+            if index == len(audio) * 2:
+                for key in "12345678":
+                    session.on_frame(Keypad(key))
+            time.sleep(max(0.0, start + index * 0.02 - time.monotonic()))
+            began = time.perf_counter()
+            session.on_frame(AudioIn(ulaw_to_pcm(payload)))
+            delays.append(time.perf_counter() - began)
+        session.stop()
+    return delays
+
+
 def run(*, calls: int = 20, out=print) -> None:
     import logging
 
@@ -88,6 +144,13 @@ def run(*, calls: int = 20, out=print) -> None:
         model = app.config["IVR_SETTINGS"].vosk_model
         scripted = "scripted (no IVR_VOSK_MODEL): real audio, fixed words"
         out("recogniser: " + (f"Vosk, model {model}" if model else scripted))
+        base = frame_handling(app, recognizer_s=0.0, backend_s=0.0)
+        slow = frame_handling(app, recognizer_s=0.3, backend_s=1.0)
+        for name, delays in (("fast recogniser + backend", base), ("recogniser 300 ms + backend 1 s", slow)):
+            ms = [d * 1000 for d in delays]
+            out(f"frame handling on the receive thread, {name:32s} p50 {pct(ms, 50):6.3f} ms  "
+                f"p99 {pct(ms, 99):6.3f} ms  max {max(ms):6.2f} ms  ({len(ms)} frames at 20 ms)")
+        out(f"    slow / fast p99: {pct(slow, 99) / pct(base, 99):.2f}x")
         with LiveServer(app) as server:
             hooks = webhook_round_trips(server.url)
             out(f"webhook round trip (HTTP, signed)       p50 {pct(hooks, 50):7.1f} ms   p99 {pct(hooks, 99):7.1f} ms")
