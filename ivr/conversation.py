@@ -183,7 +183,7 @@ class Conversations:
 
 def context_of(state: DialogState, grammar: Grammar) -> CallContext:
     """Everything the caller already told us, as the agent will see it."""
-    mood = estimate_mood((t.text for t in state.turns if t.speaker == "caller"), state.total_retries)
+    mood = estimate_mood(t.text for t in state.turns if t.speaker == "caller")
     intent = grammar.intents.get(state.intent or "")
     return CallContext(
         call_sid=state.call_sid, caller=state.caller, locale=state.locale, intent=state.intent,

@@ -34,7 +34,7 @@ def decide(state: DialogState, reading: Interpretation, grammar: Grammar, now: f
     if reading.wants_agent:
         agent_requested(turn, reading)
     elif reading.no_input:
-        turn.retry(grammar.prompts.no_input, reason="no_input")
+        turn.retry(reason="no_input")
     else:
         HANDLERS[turn.state.step](turn, reading)
     return turn.state, turn.actions

@@ -17,12 +17,12 @@ def on_intent(turn: DialogTurn, reading: Interpretation) -> None:
     if reading.utterance.digits:
         chosen = reading.menu_intent
         if chosen is None:
-            return turn.retry(turn.prompts.no_match, reason="no_match")
+            return turn.retry(reason="no_match")
         turn.remember(chosen, 1.0, [(chosen, 1.0)])
         return accept(turn, chosen)
     turn.state.ranking = [(name, round(s, 4)) for name, s in reading.ranking[:4]]
     if reading.out_of_scope or reading.intent is None:
-        return turn.retry(turn.prompts.no_match, reason="no_match")
+        return turn.retry(reason="no_match")
     turn.remember(reading.intent, reading.score, reading.ranking)
     (first, p1), (second, p2) = reading.ranking[0], reading.ranking[1]
     policy = grammar.intents[first].confirm
@@ -38,7 +38,7 @@ def on_intent(turn: DialogTurn, reading: Interpretation) -> None:
 
 def on_confirm(turn: DialogTurn, reading: Interpretation) -> None:
     if reading.yes_no is None:
-        return turn.retry([turn.prompts.slot_retry], reason="no_match")
+        return turn.retry(reason="no_match")
     if reading.yes_no:
         return accept(turn, turn.state.intent or "")
     turn.state.intent = None
@@ -49,7 +49,7 @@ def on_confirm(turn: DialogTurn, reading: Interpretation) -> None:
 
 def on_disambiguate(turn: DialogTurn, reading: Interpretation) -> None:
     if reading.choice is None:
-        return turn.retry([turn.prompts.slot_retry], reason="no_match")
+        return turn.retry(reason="no_match")
     turn.remember(reading.choice, max(turn.state.score, 0.9), [(reading.choice, 1.0)])
     accept(turn, reading.choice)
 
@@ -64,31 +64,37 @@ def on_slot(turn: DialogTurn, reading: Interpretation) -> None:
     else:
         value = reading.digits if low <= len(reading.digits) <= high else ""
     if not value:
-        return turn.retry([f"{turn.prompts.slot_retry} {slot.prompt}"], reason="slot_not_understood")
+        return turn.retry(reason="slot_not_understood")
     turn.state.slots[name] = value
     turn.state.pending_slot = None
     accept(turn, turn.state.intent or "")
 
 
 def on_anything_else(turn: DialogTurn, reading: Interpretation) -> None:
-    if reading.yes_no is False:
+    """ "No" ends the call; "yes" asks what else; a request ("yes, the wifi keeps cutting out") is taken at once."""
+    new_request = reading.intent is not None and not reading.out_of_scope
+    if reading.yes_no is False and not new_request:
         return turn.goodbye()
     turn.state.intent, turn.state.slots = None, {}
     turn.goto("intent")
-    if reading.yes_no is None:  # they went straight on to the next request
+    if new_request or reading.yes_no is None:
         return on_intent(turn, reading)
     turn.say(turn.prompts.another)
     turn.listen()
 
 
 def on_callback(turn: DialogTurn, reading: Interpretation) -> None:
+    """A number said or keyed wins ("yes, call me on 555 …"); 1 or "yes" means the calling number."""
     keyed = reading.utterance.digits
     answer = None if keyed else reading.yes_no
-    if answer is False:
+    if len(reading.digits) >= 6:
+        number = reading.digits
+    elif answer is False:
         return turn.goodbye()
-    number = turn.state.caller if keyed == "1" or answer is True else reading.digits
+    else:
+        number = turn.state.caller if keyed == "1" or answer is True else reading.digits
     if not 6 <= len(number.lstrip("+")) <= 15:
-        return turn.retry([turn.prompts.slot_retry], reason="callback_number")
+        return turn.retry(reason="callback_number")
     turn.state.callback_number = number
     turn.state.outcome = "callback"
     turn.goto("done")
@@ -126,7 +132,8 @@ def accept(turn: DialogTurn, intent: str) -> None:
     if missing:
         turn.state.pending_slot = missing[0]
         turn.goto("slot")
-        turn.say(turn.grammar.slots[missing[0]].prompt)
+        understood = turn.prompts.understood.format(label=turn.grammar.intents[intent].label)
+        turn.say(f"{understood} {turn.grammar.slots[missing[0]].prompt}")  # say what was understood, then ask
         return turn.listen()
     route = turn.grammar.intents[intent].route
     if not route.action:

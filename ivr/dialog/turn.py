@@ -6,6 +6,7 @@ import copy
 
 from ivr.dialog.state import DialogState, Step
 from ivr.grammar import Grammar, is_open, vocabulary
+from ivr.grammar.hours import spoken_hours
 from ivr.types import Action, Expectation, Hangup, Listen, ListenKind, Say, Transfer, Turn
 
 
@@ -69,26 +70,52 @@ class DialogTurn:
         self.say(self.prompts.disambiguate.format(first=first, second=second))
         self.listen()
 
-    def retry(self, variants: list[str], *, reason: str) -> None:
-        """Reprompt with changing wording; past the grammar's retry limit, escalate to a human."""
+    def retry(self, *, reason: str) -> None:
+        """Ask the current question again, saying what went wrong; past the grammar's retry limit, escalate."""
         self.state.retries += 1
         self.state.total_retries += 1
-        if self.state.step == "anything_else" and reason == "no_input":
+        step, heard_nothing = self.state.step, reason == "no_input"
+        if step == "anything_else" and heard_nothing:
             return self.goodbye()
         if self.state.retries > self.grammar.max_retries:
-            if self.state.step == "callback":
+            if step == "callback":
                 return self.transfer(self.grammar.default_queue, [], reason="callback_failed", respect_hours=False)
+            if step == "intent" and self.silent_line():
+                return self.end_silent_line()
             return self.transfer_to_intent_queue(reason=reason)
+        if step != "intent":
+            self.say(self.prompts.didnt_hear if heard_nothing else self.prompts.slot_retry)
+            return self.ask_again()
+        variants = self.prompts.no_input if heard_nothing else self.prompts.no_match
         text = variants[min(self.state.retries - 1, len(variants) - 1)]
-        if self.state.step == "intent" and self.state.retries == len(variants):
+        if self.state.retries == len(variants):
             text = f"{text} {self.menu()}"  # last try: offer the keypad menu
         self.say(text)
-        if self.state.step == "confirm":
-            self.ask_confirmation()
-        elif self.state.step == "disambiguate":
-            self.ask_disambiguation()
-        else:
-            self.listen()
+        self.listen()
+
+    def ask_again(self) -> None:
+        """The question of the current step, once more (after "Sorry, I didn't hear anything.")."""
+        step = self.state.step
+        if step == "confirm":
+            return self.ask_confirmation()
+        if step == "disambiguate":
+            return self.ask_disambiguation()
+        if step == "slot":
+            self.say(self.grammar.slots[self.state.pending_slot or ""].prompt)
+        elif step == "callback":
+            self.say(self.prompts.callback_offer)
+        self.listen()
+
+    def silent_line(self) -> bool:
+        """Nothing was said or keyed on this call: an open line nobody speaks on."""
+        return all(t.text == "[no input]" for t in self.state.turns if t.speaker == "caller")
+
+    def end_silent_line(self) -> None:
+        """A silent line is ended politely, not queued to an agent."""
+        self.state.outcome = "no_input"
+        self.goto("done")
+        self.say(self.prompts.silent_goodbye)
+        self.actions.append(Hangup())
 
     def goodbye(self) -> None:
         self.state.outcome = self.state.outcome or "goodbye"
@@ -97,19 +124,30 @@ class DialogTurn:
         self.actions.append(Hangup())
 
     def transfer_to_intent_queue(self, *, reason: str) -> None:
+        """The queue of the caller's topic; a caller who asked for a person gets the default queue when the
+        topic's team is closed and it is open (a person now beats the right team tomorrow)."""
         intent = self.grammar.intents.get(self.state.intent or "")
-        if intent and intent.route.queue:
-            return self.transfer(intent.route.queue, intent.route.skills, reason=reason)
-        self.transfer(self.grammar.default_queue, [], reason=reason)
+        queue, skills = (intent.route.queue, intent.route.skills) if intent and intent.route.queue else (None, [])
+        default = self.grammar.default_queue
+        if queue is None or (reason == "agent_requested" and not self.is_open(queue) and self.is_open(default)):
+            queue, skills = default, []
+        self.transfer(queue, skills, reason=reason)
+
+    def is_open(self, queue_name: str) -> bool:
+        queue = self.grammar.queues[queue_name]
+        return is_open(queue.hours, queue.timezone, self.now)
 
     def transfer(self, queue_name: str, skills: list[str], *, reason: str, respect_hours: bool = True,
                  announce: bool = True) -> None:
         """Queue the caller; a closed queue offers a call back instead, unless this is the last resort."""
         queue = self.grammar.queues[queue_name]
-        if respect_hours and not is_open(queue.hours, queue.timezone, self.now):
+        if respect_hours and not self.is_open(queue_name):
             self.state.queue = queue_name
             self.goto("callback")
-            self.say(self.prompts.closed.format(queue=queue.label, hours=queue.hours))
+            words = vocabulary(self.grammar.locale)
+            hours = spoken_hours(queue.hours, queue.timezone, self.grammar.locale, words.days)
+            self.say(self.prompts.closed.format(queue=queue.label, hours=hours))
+            self.say(self.prompts.callback_offer)
             return self.listen()
         self.state.queue, self.state.skills, self.state.transfer_reason = queue_name, list(skills), reason
         self.state.outcome = "transfer"

@@ -44,3 +44,38 @@ def is_open(spec: str, timezone: str, now: float) -> bool:
         return True
     local = datetime.fromtimestamp(now, ZoneInfo(timezone))
     return any(day == local.weekday() and opens <= local.time() < closes for day, opens, closes in windows)
+
+
+def _clock(moment: time, language: str) -> str:
+    """08:00 → "8 AM" / "8"; 20:30 → "8:30 PM" / "20:30" (German hours end with "Uhr" once per range)."""
+    if language == "de":
+        return f"{moment.hour}" if moment.minute == 0 else f"{moment.hour}:{moment.minute:02d}"
+    hour = moment.hour % 12 or 12
+    suffix = "AM" if moment.hour < 12 else "PM"
+    return f"{hour} {suffix}" if moment.minute == 0 else f"{hour}:{moment.minute:02d} {suffix}"
+
+
+def spoken_hours(spec: str, timezone: str, locale: str, days: tuple[str, ...]) -> str:
+    """Opening hours the way a person says them: "Monday to Friday from 8 AM to 8 PM and Saturday from 9 AM to
+    2 PM, New York time" / "Montag bis Freitag von 8 bis 20 Uhr und Samstag von 9 bis 14 Uhr, Zeitzone Berlin"."""
+    windows = parse_hours(spec)
+    language = locale[:2]
+    if windows is None:
+        return "rund um die Uhr" if language == "de" else "around the clock"
+    groups: list[tuple[int, int, time, time]] = []  # first day, last day, opens, closes
+    for day, opens, closes in windows:
+        if groups and groups[-1][1] == day - 1 and groups[-1][2:] == (opens, closes):
+            groups[-1] = (groups[-1][0], day, opens, closes)
+        else:
+            groups.append((day, day, opens, closes))
+    parts = []
+    for first, last, opens, closes in groups:
+        span = days[first] if first == last else f"{days[first]} {'bis' if language == 'de' else 'to'} {days[last]}"
+        if language == "de":
+            parts.append(f"{span} von {_clock(opens, 'de')} bis {_clock(closes, 'de')} Uhr")
+        else:
+            parts.append(f"{span} from {_clock(opens, 'en')} to {_clock(closes, 'en')}")
+    place = timezone.rsplit("/", 1)[-1].replace("_", " ")
+    if language == "de":
+        return f"{' und '.join(parts)}, Zeitzone {place}"
+    return f"{' and '.join(parts)}, {place} time"

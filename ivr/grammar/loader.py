@@ -17,18 +17,21 @@ class GrammarError(Exception):
         self.problems = problems
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> object:
-    """Turn a composed YAML node into plain data, remembering the line of every path."""
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates: list[tuple[tuple, int]]) -> object:
+    """Turn a composed YAML node into plain data, remembering the line of every path and every repeated key
+    (YAML would silently keep the last one: a second intent of the same name would replace the first)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         out = {}
         for key_node, value_node in node.value:
             key = key_node.value
+            if key in out:
+                duplicates.append((path + (key,), lines[path + (key,)]))
             lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, path + (key,), lines)
+            out[key] = _to_python(value_node, path + (key,), lines, duplicates)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines) for i, item in enumerate(node.value)]
+        return [_to_python(item, path + (i,), lines, duplicates) for i, item in enumerate(node.value)]
     return yaml.SafeLoader("").construct_object(node)  # scalar: resolved tag (str, int, float, bool)
 
 
@@ -49,7 +52,11 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
     if node is None:
         raise GrammarError([f"{source}:1: the file is empty"])
     lines: dict[tuple, int] = {}
-    data = _to_python(node, (), lines)
+    duplicates: list[tuple[tuple, int]] = []
+    data = _to_python(node, (), lines, duplicates)
+    if duplicates:
+        raise GrammarError([f"{source}:{lines[path]}: {'.'.join(map(str, path))}: defined twice (first on line {first})"
+                            for path, first in duplicates])
     try:
         grammar = Grammar.model_validate(data)
     except ValidationError as exc:

@@ -1,6 +1,7 @@
 """The hotline definition as pydantic models: what admins may write in a grammar file, checked field by field."""
 from __future__ import annotations
 
+import string
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -94,9 +95,13 @@ class Prompts(_Strict):
     confirm: str  # {label}
     disambiguate: str  # {first} {second}
     slot_retry: str
+    didnt_hear: str  # before asking a question again after silence
+    understood: str  # {label}: said before asking for details ("About your invoice:")
+    silent_goodbye: str  # a line that stayed silent through every reprompt
+    callback_offer: str  # after `closed`, and again when the answer was not understood
     transfer: str  # {queue}
     agent: str
-    closed: str  # {queue} {hours}
+    closed: str  # {queue} {hours} (spoken: "Monday to Friday from 8 AM to 8 PM")
     callback_confirm: str
     anything_else: str
     another: str
@@ -108,6 +113,13 @@ class Prompts(_Strict):
     callback_queued: str
     whisper: str  # {summary}
     error: str
+
+
+PLACEHOLDERS: dict[str, set[str]] = {  # prompt → the placeholders it is formatted with; others have none
+    name: set() for name in Prompts.model_fields
+} | {"confirm": {"label"}, "disambiguate": {"first", "second"}, "transfer": {"queue"}, "agent": {"queue"},
+     "closed": {"queue", "hours"}, "menu_option": {"label", "key"}, "menu": {"options"},
+     "wait": {"position", "minutes"}, "whisper": {"summary"}, "understood": {"label"}}
 
 
 class Grammar(_Strict):
@@ -146,6 +158,24 @@ class Grammar(_Strict):
         texts += [p.confirm.format(label=i.label) for i in self.intents.values()]
         return texts
 
+    def placeholder_problems(self) -> list[tuple[tuple, str]]:
+        """Prompts whose {placeholders} are not the ones they are given at run time (or do not parse)."""
+        problems = []
+        for field, allowed in PLACEHOLDERS.items():
+            value = getattr(self.prompts, field)
+            for index, text in enumerate(value if isinstance(value, list) else [value]):
+                path = ("prompts", field, index) if isinstance(value, list) else ("prompts", field)
+                try:
+                    names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+                except ValueError as exc:
+                    problems.append((path, f"cannot read the placeholders: {exc}"))
+                    continue
+                unknown = sorted(names - allowed)
+                if unknown:
+                    known = ", ".join(f"{{{n}}}" for n in sorted(allowed)) or "none"
+                    problems.append((path, f"unknown placeholder {{{unknown[0]}}} (this prompt knows: {known})"))
+        return problems
+
     def hints(self, limit: int = 100) -> tuple[str, ...]:
         """Short phrases for <Gather hints> and recogniser biasing: agent words and intent phrases."""
         phrases = list(self.agent_words)
@@ -153,9 +183,17 @@ class Grammar(_Strict):
             phrases.extend(p for p in intent.phrases[:6] if len(p) <= 40)
         return tuple(dict.fromkeys(phrases))[:limit]
 
-    def references(self) -> list[tuple[tuple[str, ...], str]]:
+    def references(self) -> list[tuple[tuple, str]]:
         """Cross-references pydantic cannot see: (path, problem) pairs."""
-        problems: list[tuple[tuple[str, ...], str]] = []
+        problems: list[tuple[tuple, str]] = list(self.placeholder_problems())
+        seen: dict[str, str] = {}
+        for name, intent in self.intents.items():
+            for index, phrase in enumerate(intent.phrases):
+                key = " ".join(phrase.lower().split())
+                if key in seen and seen[key] != name:
+                    problems.append((("intents", name, "phrases", index),
+                                     f"{phrase!r} is also a phrase of intent {seen[key]!r}: a phrase trains one intent"))
+                seen.setdefault(key, name)
         problems += [(("uninterruptible",), f"unknown prompt {name!r}") for name in self.uninterruptible
                      if name not in Prompts.model_fields]
         if self.default_queue not in self.queues:

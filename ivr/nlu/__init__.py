@@ -3,9 +3,9 @@ Interpretation (ranked intents and the slot values the question asks for)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ivr.grammar import AGENT_INTENT, Grammar, vocabulary
+from ivr.grammar import AGENT_INTENT, Grammar, Vocabulary, vocabulary
 from ivr.nlu.classifier import Encoder, IntentClassifier
 from ivr.nlu.slots import parse_digits, parse_yes_no
 from ivr.types import Expectation, Interpretation, Utterance
@@ -53,9 +53,10 @@ def understand(utterance: Utterance, expecting: Expectation, understanding: Unde
     grammar, words = understanding.grammar, vocabulary(understanding.grammar.locale)
     keyed = utterance.digits.rstrip("#")
     reading = Interpretation(utterance)
-    if utterance.text and expecting.rank_intents:
-        reading = understanding.interpret(utterance)
-    mentions_agent = bool(utterance.text) and _mentions(utterance.text, grammar.agent_words)
+    request = _request_in(utterance.text, words) if expecting.kind == "yes_no" else utterance.text
+    if request and expecting.rank_intents:
+        reading = understanding.interpret(replace(utterance, text=request) if request != utterance.text else utterance)
+    mentions_agent = bool(utterance.text) and _mentions(utterance.text, grammar.agent_words, words.agent)
     classified_agent = expecting.kind == "intent" and reading.intent == AGENT_INTENT
     return Interpretation(
         utterance, intent=reading.intent, score=reading.score, ranking=reading.ranking,
@@ -63,20 +64,46 @@ def understand(utterance: Utterance, expecting: Expectation, understanding: Unde
         wants_agent=utterance.digits == "0" or mentions_agent or classified_agent,  # longer keys may start with 0
         yes_no=parse_yes_no(utterance.text, keyed, words),
         digits=keyed or parse_digits(utterance.text, words),
-        choice=_choice(expecting.choices, keyed, reading) if expecting.choices else None,
+        choice=_choice(expecting.choices, keyed, reading, grammar) if expecting.choices else None,
         menu_intent=next((n for n, i in grammar.intents.items() if keyed and i.dtmf == keyed[:1]), None),
     )
 
 
-def _mentions(text: str, agent_words: list[str]) -> bool:
+def _request_in(text: str, words: Vocabulary) -> str:
+    """What is left of an answer to a yes/no question once the yes or no is taken off ("yes, the wifi keeps
+    cutting out" → "the wifi keeps cutting out"); empty when too little is left to be a request."""
     lowered = text.lower()
-    return any(re.search(rf"\b{re.escape(word.lower())}\b", lowered) for word in agent_words)
+    for phrase in sorted((*words.yes, *words.no), key=len, reverse=True):
+        lowered = re.sub(rf"(?<![\w']){re.escape(phrase)}(?![\w'])", " ", lowered)
+    rest = re.findall(r"[\w']+", lowered)
+    return " ".join(rest) if len(rest) >= 3 else ""
 
 
-def _choice(choices: tuple[str, ...], keyed: str, reading: Interpretation) -> str | None:
-    """Key 1 or 2 picks an option; words pick one when it clearly outscores the other."""
+def _mentions(text: str, agent_words: list[str], patterns: tuple[str, ...]) -> bool:
+    """Asking for a person, in the grammar's words or the language's ("a person", "Menschen", "jemanden")."""
+    lowered = text.lower()
+    listed = (re.escape(word.lower()) for word in agent_words)
+    return any(re.search(rf"\b{pattern}\b", lowered) for pattern in (*listed, *patterns))
+
+
+def _choice(choices: tuple[str, ...], keyed: str, reading: Interpretation, grammar: Grammar) -> str | None:
+    """Key 1 or 2 picks an option; so do words naming one ("the internet one", "das zweite"); else the classifier
+    picks one when it clearly outscores the other."""
     if keyed:
         return choices[int(keyed[0]) - 1] if keyed[0] in "12" and int(keyed[0]) <= len(choices) else None
+    words = vocabulary(grammar.locale)
+    said = set(re.findall(r"[\wäöüß]+", reading.utterance.text.lower()))
+    overlap = [len(said & _content_words(grammar.intents[c].label)) if c in grammar.intents else 0 for c in choices]
+    if overlap.count(max(overlap)) == 1 and max(overlap) > 0:
+        return choices[overlap.index(max(overlap))]
+    ordinals = [words.ordinals[w] for w in said if w in words.ordinals and words.ordinals[w] < len(choices)]
+    if len(set(ordinals)) == 1:
+        return choices[ordinals[0]]
     scores = dict(reading.ranking)
     a, b = (scores.get(c, 0.0) for c in choices[:2])
     return choices[0] if a > 1.5 * b else choices[1] if b > 1.5 * a else None
+
+
+def _content_words(label: str) -> set[str]:
+    """The words of an intent's label that can name it ("your internet not working" → internet, working)."""
+    return {w for w in re.findall(r"[\wäöüß]+", label.lower()) if len(w) >= 4 and w not in ("your", "ihre", "ihrem")}

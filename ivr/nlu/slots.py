@@ -13,8 +13,16 @@ def parse_digits(text: str, words: Vocabulary = _ENGLISH) -> str:
     out: list[str] = []
     repeat = 1
     tokens = re.findall(r"[0-9]+|[a-zäöüß']+", text.lower())
+
+    def is_digit_word(index: int) -> bool:
+        word = tokens[index] if 0 <= index < len(tokens) else ""
+        return word.isdigit() or word in words.units or word in words.teens or word in words.tens
+
     for i, word in enumerate(tokens):
-        if word.isdigit():
+        if word in words.digit_homophones and is_digit_word(i - 1) and is_digit_word(i + 1):
+            out.append(str(words.digit_homophones[word]) * repeat)  # "three for five": a misheard "four"
+            repeat = 1
+        elif word.isdigit():
             out.append(word * repeat if len(word) == 1 else word)
             repeat = 1
         elif word in words.repeat:

@@ -14,13 +14,13 @@ _FRUSTRATION = re.compile(
 )
 
 
-def estimate_mood(caller_said: Iterable[str], retries: int) -> str:
-    """A coarse mood flag for the agent: frustrated (words or repeated failures) or neutral."""
-    if _FRUSTRATION.search(" ".join(caller_said)) or retries >= 3:
-        return "frustrated"
-    return "neutral"
+def estimate_mood(caller_said: Iterable[str]) -> str:
+    """A coarse mood flag for the agent from what the caller said (not from how often the bot failed: a silent
+    or hard-to-hear line is not an angry one)."""
+    return "frustrated" if _FRUSTRATION.search(" ".join(caller_said)) else "neutral"
 
 
+_POSSESSIVE = re.compile(r"^(your|ihr|ihre|ihren|ihrem|ihrer)\s+", re.IGNORECASE)  # labels address the caller
 SUMMARY = {  # the agents' language is the hotline's
     "en": {"topic": "Caller is calling about {topic}", "unknown": "an unrecognised request",
            "confidence": " (confidence {percent} percent)", "account": "account ending {digits}",
@@ -37,7 +37,7 @@ def summarize(grammar: Grammar, *, intent: str | None, score: float, slots: dict
     """One sentence for the whisper and the screen pop, in the hotline's language."""
     words = SUMMARY.get(grammar.locale[:2], SUMMARY["en"])
     known = intent in grammar.intents
-    topic = (intent or "").replace("_", " ") if known else words["unknown"]
+    topic = _POSSESSIVE.sub("", grammar.intents[intent or ""].label) if known else words["unknown"]
     parts = [words["topic"].format(topic=topic)]
     if known and score:
         parts[0] += words["confidence"].format(percent=round(score * 100))

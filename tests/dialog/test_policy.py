@@ -175,12 +175,18 @@ def test_timing_and_interruptible_prompts_come_from_the_grammar():
     assert [a.barge_in for a in actions if isinstance(a, Say)] == [True]
 
 
-def test_no_input_reprompts_with_new_wording_then_escalates():
+def test_no_input_reprompts_with_new_wording_then_ends_a_silent_line_politely():
     _, first = run(SILENCE)
     _, second = run(SILENCE, SILENCE)
     state, third = run(SILENCE, SILENCE, SILENCE)
-    assert spoken(first) != spoken(second) and "press 0" in spoken(second).lower()
-    assert transfer_of(third).queue == "general" and state.transfer_reason == "no_input"
+    assert spoken(first) != spoken(second) and spoken(second).lower().count("press 0") == 1
+    assert transfer_of(third) is None and isinstance(third[-1], Hangup) and "call us again" in spoken(third)
+    assert state.outcome == "no_input"
+
+
+def test_a_caller_who_spoke_and_then_went_quiet_reaches_a_person():
+    state, actions = run(heard(None), SILENCE, SILENCE)
+    assert transfer_of(actions).queue == "general" and state.transfer_reason == "no_input"
 
 
 def test_no_match_reprompts_offers_menu_then_escalates():

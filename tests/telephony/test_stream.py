@@ -87,10 +87,10 @@ def test_zero_on_the_stream_reaches_an_agent(live):
     assert record.queue == "general" and record.context["agent_requested"] is True
 
 
-def test_no_input_timeouts_reprompt_then_transfer(live):
+def test_no_input_timeouts_reprompt_then_end_the_silent_line(live):
     record = call(live, [silence(6), silence(6), silence(6)])
-    assert record.queue == "general" and record.context["reason"] == "no_input"
-    assert record.context["retries"] == 3
+    assert record.queue is None and record.ended == "hangup"
+    assert record.marks_echoed == 4  # greeting, two reprompts, the goodbye
 
 
 def test_self_service_over_the_stream_then_goodbye(live, heard_texts):

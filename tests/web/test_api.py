@@ -19,7 +19,7 @@ def test_context_record_holds_everything_the_caller_said(simulator, client):
     assert all(isinstance(t["at"], float) for t in context["transcript"])
     assert context["alternatives"] and {"intent", "score"} <= set(context["alternatives"][0])
     assert context["agent_requested"] is False and context["retries"] == 0 and context["mood"] == "neutral"
-    assert context["summary"].startswith("Caller is calling about internet down")
+    assert context["summary"].startswith("Caller is calling about internet not working")
 
 
 def test_context_records_retries_agent_request_and_mood(simulator, client):

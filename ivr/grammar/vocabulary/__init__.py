@@ -20,11 +20,16 @@ class Vocabulary:
     yes_no_words: tuple[str, ...]  # closed recogniser grammar for yes/no questions
     digit_words: tuple[str, ...]  # closed recogniser grammar for digit questions
     yes_no_hints: tuple[str, ...]  # <Gather hints> for yes/no questions
+    agent: tuple[str, ...]  # regular expressions for asking for a person
+    ordinals: dict[str, int]  # "the second one" → index 1 of the offered choices
+    digit_homophones: dict[str, int]  # "one two three for five": a digit only between other digits
+    days: tuple[str, ...]  # Monday … Sunday, for spoken opening hours
 
 
 def _from(module: ModuleType) -> Vocabulary:
     return Vocabulary(module.YES, module.NO, module.UNITS, module.TEENS, module.TENS, module.REPEAT, module.HUNDRED,
-                      module.YES_NO_WORDS, module.DIGIT_WORDS, module.YES_NO_HINTS)
+                      module.YES_NO_WORDS, module.DIGIT_WORDS, module.YES_NO_HINTS, module.AGENT, module.ORDINALS,
+                      module.DIGIT_HOMOPHONES, module.DAYS)
 
 
 _LANGUAGES = {"en": _from(en), "de": _from(de)}

@@ -12,3 +12,10 @@ HUNDRED = ("hundert",)
 YES_NO_WORDS = ("ja", "genau", "richtig", "stimmt", "nein", "falsch", "mitarbeiter")
 DIGIT_WORDS = ("null", "eins", "zwei", "zwo", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "doppel")
 YES_NO_HINTS = ("ja", "nein")
+# Asking for a person, as regular expressions over lower-cased words (inflections included).
+AGENT = (r"mensch\w*", r"jemand\w*", r"mitarbeiter\w*", r"\w*berater\w*", r"person(en)?", r"kundendienst\w*",
+         r"kundenservice", r"service-?mitarbeiter\w*", r"agent\w*", r"operator\w*", r"vermittlung")
+ORDINALS = {"erste": 0, "ersten": 0, "erstes": 0, "erster": 0, "zweite": 1, "zweiten": 1, "zweites": 1,
+            "zweiter": 1, "andere": 1, "anderen": 1, "letzte": 1, "letzten": 1}
+DIGIT_HOMOPHONES: dict[str, int] = {}
+DAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")

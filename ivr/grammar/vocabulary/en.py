@@ -15,3 +15,9 @@ YES_NO_WORDS = ("yes", "yeah", "yep", "sure", "correct", "right", "no", "nope", 
 DIGIT_WORDS = ("zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "double",
                "triple")
 YES_NO_HINTS = ("yes", "no")
+# Asking for a person, as regular expressions over lower-cased words (inflections included).
+AGENT = (r"agents?", r"operators?", r"representatives?", r"reps?", r"humans?", r"human being", r"persons?",
+         r"people", r"someone", r"somebody", r"anyone", r"anybody", r"staff", r"customer service", r"live agent")
+ORDINALS = {"first": 0, "former": 0, "second": 1, "latter": 1, "other": 1}
+DIGIT_HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8}  # only between digits
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
