@@ -192,7 +192,7 @@ class Grammar(_Strict):
                 key = " ".join(phrase.lower().split())
                 if key in seen and seen[key] != name:
                     problems.append((("intents", name, "phrases", index),
-                                     f"{phrase!r} is also a phrase of intent {seen[key]!r}: a phrase trains one intent"))
+                                     f"{phrase!r} is also a phrase of intent {seen[key]!r} (a phrase trains one)"))
                 seen.setdefault(key, name)
         problems += [(("uninterruptible",), f"unknown prompt {name!r}") for name in self.uninterruptible
                      if name not in Prompts.model_fields]
