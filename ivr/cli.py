@@ -124,13 +124,23 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_grammar_check(args: argparse.Namespace) -> int:
+    """Run what run time runs: validate (placeholders, repeated keys and phrases, the registered self-service
+    actions), format every prompt, and train the classifier."""
     from ivr.grammar import GrammarError, grammar_files, load_grammar
+    from ivr.nlu import Understanding
+    from ivr.nlu.encoder import load_encoder
+    from ivr.selfservice import registry_for
 
-    paths = [Path(p) for p in args.files] or list(grammar_files(Settings.from_env().grammar_dir).values())
+    settings = Settings.from_env()
+    known = registry_for(settings.selfservice_backends).names()
+    paths = [Path(p) for p in args.files] or list(grammar_files(settings.grammar_dir).values())
+    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
     failed = False
     for path in paths:
         try:
-            grammar = load_grammar(path)
+            grammar = load_grammar(path, known_actions=known)
+            grammar.static_prompts()
+            Understanding.build(grammar, encoder=encoder)
             print(f"{path}: OK ({len(grammar.intents)} intents, {grammar.locale})")
         except GrammarError as exc:
             failed = True

@@ -1,6 +1,7 @@
 """Grammar files: YAML that admins edit, validated with errors that name file, line and field."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import yaml
@@ -17,17 +18,21 @@ class GrammarError(Exception):
         self.problems = problems
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates: list[tuple[tuple, int]]) -> object:
+Duplicates = list[tuple[int, int, tuple]]  # (line, first line, path) of keys defined twice
+
+
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates: Duplicates) -> object:
     """Turn a composed YAML node into plain data, remembering the line of every path and every repeated key
     (YAML would silently keep the last one: a second intent of the same name would replace the first)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
-        out = {}
+        out: dict = {}
+        key_lines: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
+            key, line = key_node.value, key_node.start_mark.line + 1
             if key in out:
-                duplicates.append((path + (key,), lines[path + (key,)]))
-            lines[path + (key,)] = key_node.start_mark.line + 1
+                duplicates.append((line, key_lines[key], path + (key,)))
+            key_lines[key] = lines[path + (key,)] = line
             out[key] = _to_python(value_node, path + (key,), lines, duplicates)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -41,8 +46,9 @@ def _line_for(path: tuple, lines: dict[tuple, int]) -> int:
     return lines.get(path, 1)
 
 
-def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
-    """Parse and validate grammar YAML; raise GrammarError with file:line: field: reason."""
+def parse_grammar(text: str, source: str = "<grammar>", *, known_actions: Iterable[str] | None = None) -> Grammar:
+    """Parse and validate grammar YAML; raise GrammarError with file:line: field: reason. With `known_actions`,
+    self-service actions the service does not have are problems too."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
@@ -52,11 +58,11 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
     if node is None:
         raise GrammarError([f"{source}:1: the file is empty"])
     lines: dict[tuple, int] = {}
-    duplicates: list[tuple[tuple, int]] = []
+    duplicates: Duplicates = []
     data = _to_python(node, (), lines, duplicates)
     if duplicates:
-        raise GrammarError([f"{source}:{lines[path]}: {'.'.join(map(str, path))}: defined twice (first on line {first})"
-                            for path, first in duplicates])
+        raise GrammarError([f"{source}:{line}: {'.'.join(map(str, path))}: defined twice (first on line {first})"
+                            for line, first, path in duplicates])
     try:
         grammar = Grammar.model_validate(data)
     except ValidationError as exc:
@@ -67,6 +73,12 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
             problems.append(f"{source}:{_line_for(loc, lines)}: {field}: {err['msg']}")
         raise GrammarError(problems) from None
     refs = grammar.references()
+    if known_actions is not None:
+        known = set(known_actions)
+        refs += [(("intents", name, "route", "action"),
+                  f"unknown self-service action {i.route.action!r} (registered: {', '.join(sorted(known)) or 'none'};"
+                  " see IVR_SELFSERVICE)")
+                 for name, i in grammar.intents.items() if i.route.action and i.route.action not in known]
     if refs:
         raise GrammarError(
             [f"{source}:{_line_for(p, lines)}: {'.'.join(map(str, p))}: {msg}" for p, msg in refs]
@@ -74,14 +86,14 @@ def parse_grammar(text: str, source: str = "<grammar>") -> Grammar:
     return grammar
 
 
-def load_grammar(path: str | Path) -> Grammar:
+def load_grammar(path: str | Path, *, known_actions: Iterable[str] | None = None) -> Grammar:
     """Read and validate one grammar file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GrammarError([f"{path}:1: cannot read: {exc.strerror}"]) from None
-    return parse_grammar(text, str(path))
+    return parse_grammar(text, str(path), known_actions=known_actions)
 
 
 def grammar_files(grammar_dir: str | Path) -> dict[str, Path]:

@@ -151,11 +151,14 @@ class Grammar(_Strict):
     def static_prompts(self) -> list[str]:
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
-        texts = [p.greeting, *p.no_input, *p.no_match, p.slot_retry, p.anything_else, p.another, p.goodbye,
-                 p.callback_confirm, p.error, *(s.prompt for s in self.slots.values())]
+        texts = [p.greeting, *p.no_input, *p.no_match, p.slot_retry, p.didnt_hear, p.silent_goodbye, p.callback_offer,
+                 p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
+                 *(s.prompt for s in self.slots.values())]
         for queue in self.queues.values():
             texts += [p.transfer.format(queue=queue.label), p.agent.format(queue=queue.label)]
-        texts += [p.confirm.format(label=i.label) for i in self.intents.values()]
+        for intent in self.intents.values():
+            texts.append(p.confirm.format(label=intent.label))
+            texts += [f"{p.understood.format(label=intent.label)} {self.slots[s].prompt}" for s in intent.slots[:1]]
         return texts
 
     def placeholder_problems(self) -> list[tuple[tuple, str]]:

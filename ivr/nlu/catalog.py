@@ -42,25 +42,28 @@ class GrammarCatalog:
             return dict(self.errors)
 
     def install(self, locale: str, path: Path) -> None:
+        """Validate, train and format every prompt first; only a grammar that passed all of it replaces the live one."""
         try:
-            grammar = load_grammar(path)
-            unknown = [
-                f"{path}: intents.{name}.route.action: unknown self-service action {intent.route.action!r}"
-                for name, intent in grammar.intents.items()
-                if intent.route.action and intent.route.action not in self.known_actions
-            ]
-            if unknown:
-                raise GrammarError(unknown)
+            grammar = load_grammar(path, known_actions=self.known_actions)
+            understanding = self.build(grammar)
+            grammar.static_prompts()  # formats every prompt the way run time will
         except GrammarError as exc:
-            self.errors[locale] = exc.problems
-            kept = "keeping the previous version" if locale in self._live else "locale not served"
-            log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(exc.problems))
-            return
-        self._live[locale] = self.build(grammar)
-        if self.on_install is not None:
-            self.on_install(grammar)
+            return self.refuse(locale, path, exc.problems)
+        except Exception as exc:  # anything else that would break at run time
+            return self.refuse(locale, path, [f"{path}:1: cannot be served: {exc!r}"])
+        self._live[locale] = understanding
         self.errors.pop(locale, None)
         log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
+        if self.on_install is not None:
+            try:
+                self.on_install(grammar)
+            except Exception:  # pre-rendering is an optimisation: prompts render on demand too
+                log.exception("grammar %s: prompts not pre-rendered", path)
+
+    def refuse(self, locale: str, path: Path, problems: list[str]) -> None:
+        self.errors[locale] = problems
+        kept = "keeping the previous version" if locale in self._live else "locale not served"
+        log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(problems))
 
     def build(self, grammar: Grammar) -> Understanding:
         """Train a grammar's classifier, unless only prompts, routes or thresholds changed since the last one."""

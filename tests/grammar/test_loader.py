@@ -74,9 +74,46 @@ def test_too_few_phrases_and_duplicate_dtmf():
     assert any("dtmf key 3" in p for p in problems_of(text))
 
 
-def test_grammar_check_command(tmp_path: Path, capsys):
+def test_grammar_check_command(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("IVR_SELFSERVICE", "demo")  # the backend the shipped self-service intents name
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")  # the check trains the classifier: n-grams are enough here
     assert main(["grammar", "check", str(SHIPPED)]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(broken("max_retries: 2", "max_retries: many"))
     assert main(["grammar", "check", str(bad)]) == 1
     assert f"{bad}:{line_of(bad.read_text(), 'max_retries')}: max_retries:" in capsys.readouterr().err
+
+
+def test_grammar_check_refuses_an_action_the_service_does_not_have(capsys, monkeypatch):
+    monkeypatch.delenv("IVR_SELFSERVICE", raising=False)
+    assert main(["grammar", "check", str(SHIPPED)]) == 1
+    line = line_of(SHIPPED.read_text(), "action: account_balance")
+    assert f"{SHIPPED}:{line}: intents.check_balance.route.action: unknown self-service action 'account_balance'" \
+        in capsys.readouterr().err
+
+
+def test_a_mistyped_placeholder_is_refused_with_what_the_prompt_knows():
+    text = broken("you're calling about {label}.", "you're calling about {lable}.")
+    [problem] = problems_of(text)
+    line = line_of(text, "{lable}")
+    assert problem.startswith(f"hotline.yaml:{line}: prompts.confirm: unknown placeholder {{lable}}")
+    assert "{label}" in problem
+
+
+def test_a_placeholder_in_a_prompt_that_gets_none_is_refused():
+    text = broken('callback_offer: "To get a call back,', 'callback_offer: "To get a call back {hours},')
+    assert "prompts.callback_offer: unknown placeholder {hours}" in problems_of(text)[0]
+
+
+def test_an_intent_defined_twice_is_refused_not_silently_replaced():
+    text = broken("  slow_internet:\n", "  pay_bill:\n")
+    [problem] = problems_of(text)
+    first, second = (i for i, line in enumerate(text.splitlines(), 1) if line == "  pay_bill:")
+    assert problem == f"hotline.yaml:{second}: intents.pay_bill: defined twice (first on line {first})"
+
+
+def test_the_same_phrase_in_two_intents_is_refused_naming_both():
+    text = broken("      - my router has a red light\n", "      - make a payment\n")
+    problems = problems_of(text)
+    assert any("'make a payment' is also a phrase of intent 'pay_bill'" in p and "intents.internet_down.phrases" in p
+               for p in problems)
