@@ -37,9 +37,9 @@ class DialogTurn:
             self.expect("choice", hints=tuple(self.grammar.intents[c].label for c in self.state.choices))
         elif step == "slot":
             slot = self.grammar.slots[self.state.pending_slot or ""]
-            self.expect("digits", max_digits=slot.length or slot.max_length or 20)
+            self.expect("digits", hints=words.digit_words, max_digits=slot.length or slot.max_length or 20)
         elif step == "callback":
-            self.expect("digits", max_digits=15)
+            self.expect("digits", hints=words.digit_words, max_digits=15)
 
     def expect(self, kind: ListenKind, *, hints: tuple[str, ...] = (), max_digits: int = 1) -> None:
         timing = self.grammar.timing

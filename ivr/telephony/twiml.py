@@ -1,6 +1,7 @@
 """TwiML builders: small pure functions from dialog Actions to Twilio's XML (twilio.twiml.voice_response)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from urllib.parse import urlencode
 
@@ -55,21 +56,27 @@ def render(actions: Sequence[Action], *, locale: str, turn: int = 0, audio_url: 
     return str(response)
 
 
+SPEECH_MODELS = {"intent": "phone_call", "digits": "numbers_and_commands"}  # yes/no and choices: Twilio's default
+
+
 def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int, audio_url: AudioUrl | None) -> Gather:
     """<Gather input="speech dtmf"> with grammar hints; an empty result still posts back (no-input handling).
-    The turn number in the action URL tells a retried request (same turn) from a new, identical answer."""
+    The turn number in the action URL tells a retried request (same turn) from a new, identical answer. With a
+    speechModel, speechTimeout must be whole seconds (Twilio warning 13335:
+    https://www.twilio.com/docs/api/errors/13335); without one, "auto"."""
+    model = SPEECH_MODELS.get(listen.expect)
     element = Gather(
         input="speech dtmf",
         action=url("/voice/gather", turn=str(turn)),
         method="POST",
         language=locale,
         hints=", ".join(listen.hints) if listen.hints else None,
-        speech_timeout="auto",
+        speech_timeout=max(1, math.ceil(listen.end_silence_ms / 1000)) if model else "auto",
         timeout=listen.timeout_s,
         num_digits=listen.max_digits,
         finish_on_key="#",
         action_on_empty_result=True,
-        speech_model="phone_call" if listen.expect == "intent" else None,
+        speech_model=model,
     )
     for say in prompts:
         speak(element, say.text, locale=locale, audio_url=audio_url)

@@ -9,7 +9,7 @@ import pytest
 
 from ivr import dialog
 from ivr.dialog import DialogState
-from ivr.grammar import load_grammar
+from ivr.grammar import load_grammar, vocabulary
 from ivr.grammar.schema import EndSilence, NoInput, Thresholds, Timing
 from ivr.types import Hangup, Interpretation, Listen, RunSelfService, Say, SelfServiceResult, Transfer, Utterance
 from tests.conftest import GRAMMARS, OPEN_HOURS
@@ -206,7 +206,8 @@ def test_unknown_menu_key_is_a_no_match():
 def test_self_service_collects_the_slot_then_runs_the_backend():
     state, actions = run(heard("check_balance"))
     assert state.step == "slot" and "8-digit account number" in spoken(actions)
-    assert actions[-1] == Listen("digits", max_digits=8, timeout_s=8, end_silence_ms=1200)
+    assert actions[-1] == Listen("digits", hints=vocabulary("en-US").digit_words, max_digits=8, timeout_s=8,
+                                 end_silence_ms=1200)
     state, actions = dialog.decide(state, keys("12345678"), GRAMMAR, OPEN_HOURS)
     assert actions == [RunSelfService("account_balance", (("account_number", "12345678"),))]
     state, actions = run(heard("check_balance"), keys("12345678"))

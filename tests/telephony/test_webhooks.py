@@ -24,7 +24,8 @@ def test_incoming_greets_and_gathers_speech_and_keys(twilio):
     gather = root.find("./Gather")
     assert gather.get("input") == "speech dtmf" and gather.get("action") == "/voice/gather?turn=0"
     assert gather.get("language") == "en-US" and gather.get("actionOnEmptyResult") == "true"
-    assert gather.get("speechTimeout") == "auto" and gather.get("numDigits") == "1"
+    assert gather.get("speechModel") == "phone_call" and gather.get("speechTimeout") == "1"  # never "auto" with a model
+    assert gather.get("numDigits") == "1"
     assert "pay my bill" in gather.get("hints") and "agent" in gather.get("hints")
 
 
@@ -52,6 +53,17 @@ def test_gather_with_digits_goes_to_slot_prompt(twilio):
     root = twiml(twilio.post("/voice/gather", {**CALL, "Digits": "2"}))
     gather = root.find("./Gather")
     assert gather.get("numDigits") == "8" and "account number" in gather.find("./Say").text
+    assert gather.get("speechModel") == "numbers_and_commands" and gather.get("speechTimeout") == "2"
+    assert "seven" in gather.get("hints")
+
+
+def test_yes_no_questions_use_twilios_default_model_with_auto_timeout(twilio):
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather", {**CALL, "Digits": "2"})
+    root = twiml(twilio.post("/voice/gather", {**CALL, "Digits": "12345678"}))
+    gather = root.find("./Gather")
+    assert "anything else" in " ".join(say.text for say in gather.findall("./Say"))
+    assert gather.get("speechModel") is None and gather.get("speechTimeout") == "auto"
 
 
 def test_prompts_before_a_question_are_inside_gather_for_barge_in(twilio):
