@@ -130,9 +130,9 @@ class TwilioSimulator:
         return record
 
     def hang_up(self, record: CallRecord, base: dict) -> None:
-        """The final status callback; then, for a transferred call, what the agent's screen would show."""
+        """The final status callback; then what the agent's screen would show (transferred or called back)."""
         self.post(record, "/voice/status", {**base, "CallStatus": "completed", "CallDuration": "60"})
-        if record.queue and self.api_token:
+        if self.api_token:  # a transfer or a call back stored a context record
             status, context = self.transport.get_json(
                 urljoin(self.base_url, f"/api/calls/{record.call_sid}/context"),
                 {"Authorization": f"Bearer {self.api_token}"},

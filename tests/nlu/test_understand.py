@@ -53,3 +53,43 @@ def test_german_words_are_read_with_the_german_vocabulary(shipped_catalog):
     reading = understand(Utterance("ja genau"), YES_NO, german)
     assert reading.yes_no is True
     assert understand(Utterance("vier fünf doppel sieben"), DIGITS, german).digits == "4577"
+
+
+@pytest.mark.parametrize(
+    ("locale", "text"),
+    [("en-US", "I want to talk to a person"), ("en-US", "can I get someone on the line"),
+     ("en-US", "a human being please"), ("en-US", "let me speak with your staff"),
+     ("de-DE", "ich will mit einem Menschen reden"), ("de-DE", "kann ich mit jemandem sprechen"),
+     ("de-DE", "bitte eine Mitarbeiterin"), ("de-DE", "verbinden Sie mich mit einem Kundenberater"),
+     ("de-DE", "ich möchte eine Person sprechen")],
+)
+def test_asking_for_a_person_is_understood_in_any_words(shipped_catalog, locale, text):
+    reading = understand(Utterance(text), YES_NO, shipped_catalog.get(locale))
+    assert reading.wants_agent
+
+
+@pytest.mark.parametrize("text", ["my personal details changed", "the internet keeps dropping"])
+def test_other_words_are_no_request_for_a_person(understanding, text):
+    assert not understand(Utterance(text), YES_NO, understanding).wants_agent
+
+
+@pytest.mark.parametrize(
+    ("locale", "choices", "text", "choice"),
+    [("en-US", ("pay_bill", "internet_down"), "the internet one", "internet_down"),
+     ("en-US", ("pay_bill", "internet_down"), "the second", "internet_down"),
+     ("en-US", ("pay_bill", "internet_down"), "the first one please", "pay_bill"),
+     ("de-DE", ("pay_bill", "internet_down"), "das zweite", "internet_down"),
+     ("de-DE", ("pay_bill", "internet_down"), "die Internetstörung", "internet_down")],
+)
+def test_choices_named_in_other_words(shipped_catalog, locale, choices, text, choice):
+    reading = understand(Utterance(text), Expectation("choice", choices=choices), shipped_catalog.get(locale))
+    assert reading.choice == choice
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [("yes, the wifi keeps cutting out", "internet_down"), ("yes please", None), ("no thanks", None)],
+)
+def test_a_request_after_yes_is_read_as_the_request(understanding, text, intent):
+    reading = understand(Utterance(text), Expectation("yes_no", rank_intents=True), understanding)
+    assert reading.intent == intent and reading.yes_no is not None
