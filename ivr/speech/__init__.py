@@ -34,10 +34,6 @@ class Speech:
     def stream_mode(self) -> bool:
         return self.recognizer_for is not None
 
-    def admit_stream(self) -> bool:
-        """Whether a new call may use stream mode now; overflow calls use Gather mode instead of lagging."""
-        return self.stream_mode and self.active_streams < self.max_streams
-
     def stream_opened(self) -> None:
         with self._changed:
             self.active_streams += 1

@@ -60,5 +60,22 @@ class CallStore:
     def events(self, limit: int = 100) -> list[CallEvent]:
         return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
 
+    def admit_stream(self, call_sid: str, *, limit: int, now: float, stale_after_s: float = 7200) -> bool:
+        """One admission decision per issued <Stream>, counted across workers: True while fewer than `limit`
+        stream calls hold a slot. Slots are released when the call ends (status callback) or go stale."""
+        key = f"{PREFIX}:streams"
+        pipe = self.redis.pipeline()
+        pipe.zremrangebyscore(key, "-inf", now - stale_after_s)
+        pipe.zadd(key, {call_sid: now})
+        pipe.zcard(key)
+        held = pipe.execute()[-1]
+        if held <= limit:
+            return True
+        self.redis.zrem(key, call_sid)  # over the limit: this call uses Gather mode
+        return False
+
+    def release_stream(self, call_sid: str) -> None:
+        self.redis.zrem(f"{PREFIX}:streams", call_sid)
+
     def ping(self) -> bool:
         return bool(self.redis.ping())

@@ -89,3 +89,7 @@ def init_app(app: Flask) -> None:
         finally:
             session.stop()
             speech.stream_closed()
+            try:
+                current_app.extensions["ivr.store"].release_stream(session.call_sid)
+            except Exception:  # the status callback releases it too, or it goes stale
+                log.exception("call %s: stream slot not released", session.call_sid)

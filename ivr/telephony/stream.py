@@ -25,22 +25,26 @@ log = logging.getLogger(__name__)
 
 class Player:
     """Sends queued outbound frames on its own thread, pacing audio at one 20 ms frame per 20 ms (or unpaced, for
-    tests). A flush (barge-in) drops everything queued, including a frame that was waiting for its slot."""
+    tests). An interrupt (barge-in) drops everything queued, including a frame that was waiting for its slot."""
 
     def __init__(self, send: Callable[[OutboundFrame], None], *, paced: bool = True):
         self.send = send
         self.paced = paced
         self.items: queue.Queue = queue.Queue()
         self.generation = 0
+        self.lock = threading.Lock()  # a frame's last check and its send, against an interrupt
         self.thread = threading.Thread(target=self._run, daemon=True, name="stream-player")
         self.thread.start()
 
     def enqueue(self, frame: AudioOut | Mark) -> None:
         self.items.put((self.generation, frame))
 
-    def flush(self) -> None:
-        """Drop everything not yet sent (barge-in)."""
-        self.generation += 1
+    def interrupt(self, clear: Clear) -> None:
+        """Barge-in: drop everything queued and send `clear`, atomically, so no frame queued before it (not even
+        one being sent right now) reaches the caller after it."""
+        with self.lock:
+            self.generation += 1
+            self.send(clear)
 
     def stop(self) -> None:
         self.items.put(None)
@@ -63,12 +67,13 @@ class Player:
         if self.paced and isinstance(frame, AudioOut) and generation == self.generation:
             next_at = max(next_at + 0.02, time.monotonic())
             time.sleep(max(0.0, next_at - time.monotonic()))
-        if generation != self.generation:  # checked after the pacing wait: nothing plays after a clear
-            return next_at
-        try:
-            self.send(frame)
-        except Exception:  # the socket closed under us: nothing left to play to
-            self.generation += 1
+        with self.lock:
+            if generation != self.generation:  # checked after the pacing wait: nothing plays after a clear
+                return next_at
+            try:
+                self.send(frame)
+            except Exception:  # the socket closed under us: nothing left to play to
+                self.generation += 1
         return next_at
 
 
@@ -118,8 +123,7 @@ class MediaSession:
             if isinstance(event, Hear):
                 self.lane.submit(functools.partial(self.hear, event.pcm))
             elif isinstance(event, BargeIn):
-                self.player.flush()
-                self.send(Clear())
+                self.player.interrupt(Clear())
                 self.events.append(("clear", self.turns.frame))
             elif isinstance(event, TurnEnded):
                 self.lane.submit(functools.partial(self.finish, event))

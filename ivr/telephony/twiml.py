@@ -83,11 +83,12 @@ def gather(listen: Listen, prompts: Sequence[Say], *, locale: str, turn: int, au
     return element
 
 
-def connect_stream(stream_url: str, parameters: dict[str, str]) -> str:
-    """Stream mode: a bidirectional Media Stream; when the service closes it, Twilio requests the action URL.
-    Per-call data travels as <Parameter>s because Twilio drops query strings from stream URLs."""
+def connect_stream(stream_url: str, parameters: dict[str, str], *, locale: str) -> str:
+    """Stream mode: a bidirectional Media Stream; when the service closes it, Twilio requests the action URL (with
+    the locale, so even a fault after the stream speaks the caller's language). Per-call data travels as
+    <Parameter>s because Twilio drops query strings from stream URLs."""
     response = VoiceResponse()
-    connect = Connect(action="/voice/after-stream")
+    connect = Connect(action=url("/voice/after-stream", locale=locale))
     stream = connect.stream(url=stream_url)
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)

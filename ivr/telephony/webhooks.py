@@ -97,12 +97,13 @@ def fault_reply(call_sid: str, *, reason: str) -> str:
 @voice_webhook
 def incoming() -> str:
     """A new call: greet with the AI disclosure and listen (stream mode: over the Media Stream)."""
-    caller = request.form.get("From", "")
-    speech = current_app.extensions["ivr.speech"]
-    if speech.admit_stream():
-        return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()})
+    caller, call_sid = request.form.get("From", ""), request.form["CallSid"]
+    speech, store = current_app.extensions["ivr.speech"], current_app.extensions["ivr.store"]
     if speech.stream_mode:
-        log.warning("%d streams active (IVR_MAX_STREAMS): this call uses Gather mode", speech.active_streams)
+        if store.admit_stream(call_sid, limit=speech.max_streams, now=conversations().clock()):
+            return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()},
+                                        locale=locale_param())
+        log.warning("%d stream calls admitted (IVR_MAX_STREAMS): this call uses Gather mode", speech.max_streams)
     return render(conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param()))
 
 
@@ -198,6 +199,11 @@ def whisper() -> Response:
 def status() -> tuple[str, int]:
     """Call status callback: record how the call ended (for analytics: abandoned vs. transferred vs. served)."""
     call_sid = request.form.get("CallSid", "")
+    if request.form.get("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
+        try:
+            current_app.extensions["ivr.store"].release_stream(call_sid)  # its stream slot, if it had one
+        except Exception:
+            log.exception("call %s: stream slot not released (it goes stale)", call_sid)
     conversations().note(CallEvent(call_sid, "status", conversations().clock(), {
         "status": request.form.get("CallStatus"), "duration": request.form.get("CallDuration")}))
     return "", 204

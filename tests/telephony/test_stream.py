@@ -59,7 +59,7 @@ def test_incoming_answers_with_a_bidirectional_stream(stream_app):
     root = ET.fromstring(TwilioHelper(stream_app.test_client()).post("/voice/incoming?locale=de-DE", {
         "CallSid": "CA1", "From": "+4930123"}).get_data(as_text=True))
     stream = root.find("./Connect/Stream")
-    assert root.find("./Connect").get("action") == "/voice/after-stream"
+    assert root.find("./Connect").get("action") == "/voice/after-stream?locale=de-DE"  # the locale survives the stream
     assert stream.get("url") == "ws://localhost/media"
     assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"caller": "+4930123",
                                                                                       "locale": "de-DE"}
@@ -299,3 +299,43 @@ def test_frames_are_handled_on_time_while_recognition_and_the_backend_are_slow(s
     assert any(isinstance(f, AudioOut) for f in recorder.sent)  # the answer was played afterwards
     print(f"frame handling while blocked: p50 {np.percentile(delays, 50) * 1e3:.3f} ms, "
           f"max {max(delays) * 1e3:.3f} ms over {len(delays)} frames")
+
+
+def test_a_burst_of_calls_gets_one_admission_decision_each_across_workers(settings, redis_client, clock):
+    """Ten calls arrive at once at two workers sharing Redis, with room for eight streams: eight streams, two
+    Gather calls; a finished call frees its slot."""
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper
+
+    workers = [make_app(replace(settings, speech_mode="stream", max_streams=8), redis_client, clock,
+                        IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([])) for _ in range(2)]
+    answers = []
+    for i in range(10):
+        helper = TwilioHelper(workers[i % 2].test_client())
+        body = helper.post("/voice/incoming", {"CallSid": f"CAburst{i}", "From": "+1555"}).get_data(as_text=True)
+        answers.append(ET.fromstring(body).find("./Connect") is not None)
+    assert answers.count(True) == 8 and answers[8:] == [False, False]
+    TwilioHelper(workers[0].test_client()).post("/voice/status", {"CallSid": "CAburst0", "CallStatus": "completed"})
+    body = TwilioHelper(workers[1].test_client()).post("/voice/incoming", {"CallSid": "CAlate", "From": "+1555"})
+    assert ET.fromstring(body.get_data(as_text=True)).find("./Connect") is not None
+
+
+def test_no_prompt_frame_is_sent_after_a_clear():
+    """The player checks for an interrupt after its pacing wait and sends under the same lock: nothing after `clear`."""
+    from ivr.telephony.stream import Player
+
+    sent, first = [], threading.Event()
+
+    def send(frame):
+        sent.append(frame)
+        first.set()
+
+    player = Player(send, paced=True)
+    for _ in range(20):
+        player.enqueue(AudioOut(SILENCE))
+    assert first.wait(timeout=30)
+    player.interrupt(Clear())
+    player.drain()
+    player.stop()
+    assert isinstance(sent[-1], Clear) and len(sent) < 21
