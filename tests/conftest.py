@@ -65,12 +65,17 @@ def grammar_dir() -> Path:
     return GRAMMARS
 
 
+@pytest.fixture(scope="session")
+def prompt_cache(tmp_path_factory) -> Path:
+    """One prompt cache per test session: each app pre-renders the grammars' prompts, once is enough."""
+    return tmp_path_factory.mktemp("audio")
+
+
 @pytest.fixture
-def settings(grammar_dir, tmp_path) -> Settings:
+def settings(grammar_dir, prompt_cache) -> Settings:
     """Gather mode with <Say>, so TwiML and the simulator show prompt texts; prompts render to tones."""
     return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir),
-                    audio_dir=str(tmp_path / "audio"), gather_prompts="say", speech_mode="gather",
-                    selfservice="demo")
+                    audio_dir=str(prompt_cache), gather_prompts="say", speech_mode="gather", selfservice="demo")
 
 
 @functools.cache

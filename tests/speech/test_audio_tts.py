@@ -74,13 +74,16 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
 
 
 def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):
+    from dataclasses import replace
+
     from tests.conftest import make_app
 
-    app = make_app(settings, redis_client, clock)
+    app = make_app(replace(settings, audio_dir=str(tmp_path / "audio")), redis_client, clock)  # an empty cache
     prompts = app.extensions["ivr.speech"].prompts
-    prompts._pool.shutdown(wait=True)  # let the background renders finish
     grammar = app.extensions["ivr.catalog"].get("en-US").grammar
+    prompts._pool.shutdown(wait=True)  # let the background renders finish
     assert prompts.cached(grammar.prompts.greeting, "en-US") is not None
+    assert prompts.cached(grammar.prompts.silent_goodbye, "en-US") is not None
     assert isinstance(prompts.renderer, ToneRenderer)
 
 
