@@ -74,6 +74,10 @@ class CallStore:
         self.redis.zrem(key, call_sid)  # over the limit: this call uses Gather mode
         return False
 
+    def claim_stream(self, call_sid: str) -> bool:
+        """The first stream to start for a call wins; any later `start` for it is refused."""
+        return bool(self.redis.set(f"{PREFIX}:call:{call_sid}:stream", "1", nx=True, ex=self.call_ttl_s))
+
     def release_stream(self, call_sid: str) -> None:
         self.redis.zrem(f"{PREFIX}:streams", call_sid)
 

@@ -13,6 +13,7 @@ from twilio.request_validator import RequestValidator
 from ivr.speech.frames import OutboundFrame, Start
 from ivr.telephony import media_protocol
 from ivr.telephony.stream import MediaSession
+from ivr.telephony.stream_identity import token_is_valid
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,18 @@ class TwilioSocket:
         self.ws.close()
 
 
+def stream_may_start(start: Start) -> bool:
+    """Only the call the service answered with <Stream>, with that call's token, and only once."""
+    settings, store = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.store"]
+    now = current_app.extensions["ivr.conversations"].clock()
+    if not settings.insecure_skip_signature and not token_is_valid(
+            start.call_sid, start.parameters, key=settings.twilio_auth_token, now=now):
+        return False
+    return store.claim_stream(start.call_sid)
+
+
 def init_app(app: Flask) -> None:
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"max_message_size": 64 * 1024})  # a 20 ms frame is ~400 bytes
     sock = Sock(app)
 
     @app.before_request
@@ -83,7 +95,13 @@ def init_app(app: Flask) -> None:
                                 str(raw)[:80])
                     continue
                 if isinstance(frame, Start):
+                    if session.call_sid or not stream_may_start(frame):
+                        log.warning("closing /media from %s: start for %s refused (a second start, or no valid "
+                                    "stream token for that call)", request.remote_addr, frame.call_sid)
+                        break
                     socket.stream_sid = frame.stream_sid
+                elif not session.call_sid and frame is not None:
+                    continue  # nothing before a valid start
                 if frame is not None:
                     session.on_frame(frame)
         finally:

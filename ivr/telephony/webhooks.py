@@ -15,6 +15,7 @@ from ivr.store import CallStore
 from ivr.telephony import twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import twilio_signed
+from ivr.telephony.stream_identity import token_parameters
 from ivr.types import CallEvent, Utterance
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,11 @@ def incoming() -> str:
     caller, call_sid = request.form.get("From", ""), request.form["CallSid"]
     speech, store = current_app.extensions["ivr.speech"], current_app.extensions["ivr.store"]
     if speech.stream_mode:
-        if store.admit_stream(call_sid, limit=speech.max_streams, now=conversations().clock()):
-            return twiml.connect_stream(stream_url(), {"caller": caller, "locale": locale_param()},
-                                        locale=locale_param())
+        now = conversations().clock()
+        if store.admit_stream(call_sid, limit=speech.max_streams, now=now):
+            key = current_app.config["IVR_SETTINGS"].twilio_auth_token
+            parameters = {"caller": caller, "locale": locale_param(), **token_parameters(call_sid, key=key, now=now)}
+            return twiml.connect_stream(stream_url(), parameters, locale=locale_param())
         log.warning("%d stream calls admitted (IVR_MAX_STREAMS): this call uses Gather mode", speech.max_streams)
     return render(conversations().begin(request.form["CallSid"], caller=caller, locale=locale_param()))
 

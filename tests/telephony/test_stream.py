@@ -1,5 +1,6 @@
 """Stream mode end to end: the real app on a socket, driven over the WebSocket by the Media Streams simulator,
 with a scripted recogniser that returns text at the end of each utterance of real audio."""
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import simple_websocket
+from twilio.request_validator import RequestValidator
 
 from ivr.speech.audio import SILENCE, frames, ulaw_to_pcm
 from ivr.speech.frames import AudioIn, AudioOut, Clear, Keypad, Mark, PlaybackMark, Start
@@ -61,8 +63,9 @@ def test_incoming_answers_with_a_bidirectional_stream(stream_app):
     stream = root.find("./Connect/Stream")
     assert root.find("./Connect").get("action") == "/voice/after-stream?locale=de-DE"  # the locale survives the stream
     assert stream.get("url") == "ws://localhost/media"
-    assert {p.get("name"): p.get("value") for p in stream.findall("Parameter")} == {"caller": "+4930123",
-                                                                                      "locale": "de-DE"}
+    parameters = {p.get("name"): p.get("value") for p in stream.findall("Parameter")}
+    assert parameters.keys() == {"caller", "locale", "expires", "token"}  # the token lets only this call's stream in
+    assert (parameters["caller"], parameters["locale"]) == ("+4930123", "de-DE")
 
 
 @requires_eval
@@ -339,3 +342,49 @@ def test_no_prompt_frame_is_sent_after_a_clear():
     player.drain()
     player.stop()
     assert isinstance(sent[-1], Clear) and len(sent) < 21
+
+
+def open_socket(live):
+    url = live.url.replace("http", "ws") + "/media"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, {})
+    return simple_websocket.Client.connect(url, headers={"X-Twilio-Signature": signature})
+
+
+def start_message(call_sid, parameters):
+    return json.dumps({"event": "start", "start": {"streamSid": "MZx", "callSid": call_sid,
+                                                   "customParameters": parameters}})
+
+
+def closed_by_server(ws) -> bool:
+    try:
+        while ws.receive(timeout=30) is not None:
+            pass
+    except simple_websocket.ConnectionClosed:
+        return True
+    return not ws.connected
+
+
+def test_a_stream_for_a_call_never_answered_with_stream_is_closed(live, stream_app):
+    ws = open_socket(live)
+    ws.send(start_message("CAnever", {"caller": "+1666", "expires": "9999999999", "token": "forged"}))
+    assert closed_by_server(ws)
+    assert stream_app.extensions["ivr.store"].load_state("CAnever") is None
+
+
+def test_a_second_start_for_a_live_call_is_refused_and_the_call_is_untouched(live, stream_app):
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper
+
+    twilio = TwilioHelper(stream_app.test_client(), base_url=live.url)
+    root = ET.fromstring(twilio.post("/voice/incoming", {"CallSid": "CAlive", "From": "+15550100001"})
+                         .get_data(as_text=True))
+    parameters = {p.get("name"): p.get("value") for p in root.findall("./Connect/Stream/Parameter")}
+    first = open_socket(live)
+    first.send(start_message("CAlive", parameters))
+    assert json.loads(first.receive(timeout=30))["event"] == "media"  # the greeting plays
+    hijack = open_socket(live)
+    hijack.send(start_message("CAlive", {**parameters, "caller": "+1666"}))  # the same token, replayed
+    assert closed_by_server(hijack)
+    assert stream_app.extensions["ivr.store"].load_state("CAlive")["caller"] == "+15550100001"
+    first.close()
