@@ -3,12 +3,14 @@ events, keyed by CallSid with a TTL so any worker can serve any webhook."""
 from __future__ import annotations
 
 import json
+import time
 
 import redis
 
 from ivr.types import CallbackRequest, CallContext, CallEvent
 
 PREFIX = "ivr"
+PENDING = "\x00pending"  # a reply being made; never valid TwiML
 
 
 class CallStore:
@@ -34,21 +36,37 @@ class CallStore:
         raw = self.redis.get(f"{PREFIX}:call:{call_sid}:context")
         return CallContext.from_dict(json.loads(raw)) if raw else None
 
-    def cached_reply(self, call_sid: str, request_key: str) -> str | None:
-        """The reply already given to this exact webhook request (Twilio retries the same request)."""
-        reply = self.redis.get(f"{PREFIX}:call:{call_sid}:reply:{request_key}")
-        return str(reply) if reply is not None else None
-
-    def claim_reply(self, call_sid: str, request_key: str, body: str) -> bool:
-        """Store the reply for a request unless another worker answered it first; True when ours won."""
+    def claim_request(self, call_sid: str, request_key: str) -> bool:
+        """Exactly-once turns: the first copy of a webhook request claims it (atomically, across workers); copies
+        that arrive later, or at the same moment on another worker, wait for its reply instead of answering."""
         key = f"{PREFIX}:call:{call_sid}:reply:{request_key}"
-        return bool(self.redis.set(key, body, nx=True, ex=self.call_ttl_s))
+        return bool(self.redis.set(key, PENDING, nx=True, ex=self.call_ttl_s))
+
+    def save_reply(self, call_sid: str, request_key: str, body: str) -> None:
+        self.redis.set(f"{PREFIX}:call:{call_sid}:reply:{request_key}", body, ex=self.call_ttl_s)
+
+    def cached_reply(self, call_sid: str, request_key: str) -> str | None:
+        """The reply given to a request, once its first copy has answered."""
+        reply = self.redis.get(f"{PREFIX}:call:{call_sid}:reply:{request_key}")
+        return None if reply is None or reply == PENDING else str(reply)
+
+    def wait_for_reply(self, call_sid: str, request_key: str, *, timeout_s: float, poll_s: float = 0.05) -> str | None:
+        """The first copy's reply, waiting while it is being made; None if it never comes."""
+        deadline = time.monotonic() + timeout_s
+        while (reply := self.cached_reply(call_sid, request_key)) is None and time.monotonic() < deadline:
+            time.sleep(poll_s)
+        return reply
 
     def add_callback(self, request: CallbackRequest) -> None:
-        self.redis.rpush(f"{PREFIX}:callbacks", json.dumps(request.to_dict()))
+        """One call-back request per call (a retried or repeated confirmation replaces it, never adds one)."""
+        pipe = self.redis.pipeline()
+        pipe.hset(f"{PREFIX}:callbacks", request.call, json.dumps(request.to_dict()))
+        pipe.expire(f"{PREFIX}:callbacks", self.context_ttl_s)
+        pipe.execute()
 
     def callbacks(self) -> list[CallbackRequest]:
-        return [CallbackRequest.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:callbacks", 0, -1)]
+        records = [CallbackRequest.from_dict(json.loads(r)) for r in self.redis.hvals(f"{PREFIX}:callbacks")]
+        return sorted(records, key=lambda r: r.at)
 
     def log_event(self, event: CallEvent, *, keep: int = 10_000) -> None:
         """Append to the capped analytics log (what callers ask for, where the bot fails)."""

@@ -20,6 +20,7 @@ from ivr.types import CallEvent, Utterance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+REPLY_WAIT_S = 10.0  # a copy waits this long for the first copy's reply (Twilio gives up on a webhook at 15 s)
 
 
 def conversations() -> Conversations:
@@ -66,23 +67,28 @@ def voice_webhook(view):
         if not call_sid:
             log.warning("400 %s: signed but without a CallSid", request.path)
             abort(400)
-        items = sorted(request.form.items(multi=True))
-        key = hashlib.sha1(repr((request.path, request.query_string, items)).encode()).hexdigest()
+        key = request_key()
         replies: CallStore = current_app.extensions["ivr.store"]
         try:
-            cached = replies.cached_reply(call_sid, key)
-            if cached is not None:
-                log.info("call %s: repeated %s answered from cache", call_sid, request.path)
-                return xml(cached)
+            if not replies.claim_request(call_sid, key):  # a copy of this request is (or was) answered elsewhere
+                log.info("call %s: repeated %s answered with the first copy's reply", call_sid, request.path)
+                body = replies.wait_for_reply(call_sid, key, timeout_s=REPLY_WAIT_S)
+                return xml(body if body is not None else fault_reply(call_sid, reason="fault"))
             body = view(*args, **kwargs)
-            if not replies.claim_reply(call_sid, key, body):
-                body = replies.cached_reply(call_sid, key) or body
+            replies.save_reply(call_sid, key, body)
         except Exception:
             log.exception("call %s: fault in %s, transferring to a human", call_sid, request.path)
             body = fault_reply(call_sid, reason="fault")
         return xml(body)
 
     return wrapper
+
+
+def request_key() -> str:
+    """Twilio's identity of a request: path, query and each parameter once (a copy with a parameter repeated is
+    the same request, and must not advance the dialog again)."""
+    items = sorted(set(request.form.items(multi=True)))
+    return hashlib.sha1(repr((request.path, request.query_string, items)).encode()).hexdigest()
 
 
 def fault_reply(call_sid: str, *, reason: str) -> str:

@@ -35,17 +35,20 @@ def test_context_round_trips_as_a_typed_record_with_its_own_ttl(store, redis_cli
     assert store.load_context("CAnone") is None
 
 
-def test_the_first_reply_to_a_request_wins(store):
-    assert store.cached_reply("CA1", "k") is None
-    assert store.claim_reply("CA1", "k", "<Response>first</Response>")
-    assert not store.claim_reply("CA1", "k", "<Response>second</Response>")
-    assert store.cached_reply("CA1", "k") == "<Response>first</Response>"
+def test_the_first_copy_of_a_request_claims_it_and_copies_get_its_reply(store):
+    assert store.claim_request("CA1", "k") and not store.claim_request("CA1", "k")
+    assert store.cached_reply("CA1", "k") is None  # being made
+    assert store.wait_for_reply("CA1", "k", timeout_s=0.0) is None
+    store.save_reply("CA1", "k", "<Response>first</Response>")
+    assert store.wait_for_reply("CA1", "k", timeout_s=0.0) == "<Response>first</Response>"
+    assert not store.claim_request("CA1", "k")
 
 
 def test_callbacks_keep_one_shape_whatever_asked_for_them(store):
     store.add_callback(CallbackRequest("CA1", "+15550100001", "billing", "pay_bill", "closed", 1.0))
     store.add_callback(CallbackRequest("CA2", "+15550100002", "billing", None, "long_wait", 2.0))
-    assert [(c.call, c.reason) for c in store.callbacks()] == [("CA1", "closed"), ("CA2", "long_wait")]
+    store.add_callback(CallbackRequest("CA1", "+15550100001", "billing", "pay_bill", "closed", 3.0))  # a retry
+    assert [(c.call, c.reason) for c in store.callbacks()] == [("CA2", "long_wait"), ("CA1", "closed")]
 
 
 def test_events_are_newest_first_and_capped(store):

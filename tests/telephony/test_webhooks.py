@@ -6,8 +6,9 @@ import xml.etree.ElementTree as ET
 
 import fakeredis
 import pytest
+from twilio.request_validator import RequestValidator
 
-from tests.conftest import TwilioHelper, make_app
+from tests.conftest import AUTH_TOKEN, TwilioHelper, make_app
 
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
         "CallStatus": "ringing", "Direction": "inbound"}
@@ -249,3 +250,38 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
     assert installed.wait(timeout=30)
     catalog.stop()
     assert catalog.get("en-US").grammar.max_retries == 1 and "en-US" not in catalog.errors
+
+
+def test_copies_of_one_request_on_two_workers_at_once_advance_the_dialog_once(settings, redis_client, clock):
+    workers = [make_app(settings, redis_client, clock) for _ in range(2)]
+    TwilioHelper(workers[0].test_client()).post("/voice/incoming", CALL)
+    params = {**CALL, "SpeechResult": "what's the weather like"}
+    start, bodies = threading.Barrier(4), []
+
+    def post(app):
+        helper = TwilioHelper(app.test_client())
+        start.wait()
+        bodies.append(helper.post("/voice/gather?turn=0", params).get_data(as_text=True))
+
+    threads = [threading.Thread(target=post, args=(workers[i % 2],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store = workers[0].extensions["ivr.store"]
+    assert len(set(bodies)) == 1 and store.load_state(CALL["CallSid"])["turn_count"] == 1
+    assert [e.type for e in store.events()].count("turn") == 1
+
+
+def test_a_copy_with_a_parameter_repeated_is_the_same_request(twilio, app, client):
+    from werkzeug.datastructures import MultiDict
+
+    twilio.post("/voice/incoming", CALL)
+    params = {**CALL, "SpeechResult": "what's the weather like"}
+    first = twilio.post("/voice/gather?turn=0", params).get_data(as_text=True)
+    # Twilio's signature counts each distinct value once, so a repeated parameter keeps the signature valid.
+    signature = RequestValidator(AUTH_TOKEN).compute_signature("http://localhost/voice/gather?turn=0", params)
+    data = MultiDict([*params.items(), ("SpeechResult", "what's the weather like")])
+    again = client.post("/voice/gather?turn=0", data=data, headers={"X-Twilio-Signature": signature})
+    assert again.status_code == 200 and again.get_data(as_text=True) == first
+    assert app.extensions["ivr.store"].load_state(CALL["CallSid"])["turn_count"] == 1
