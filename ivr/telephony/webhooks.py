@@ -12,7 +12,7 @@ from flask import Blueprint, Response, abort, current_app, request, send_file
 from ivr.conversation import Conversations, Reply, UnknownCall
 from ivr.privacy import redact
 from ivr.store import CallStore
-from ivr.telephony import twiml
+from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import twilio_signed
 from ivr.telephony.stream_identity import token_parameters
@@ -104,7 +104,7 @@ def fault_reply(call_sid: str, *, reason: str) -> str:
 @voice_webhook
 def incoming() -> str:
     """A new call: greet with the AI disclosure and listen (stream mode: over the Media Stream)."""
-    caller, call_sid = request.form.get("From", ""), request.form["CallSid"]
+    caller, call_sid = params.text("From", limit=64), request.form["CallSid"]
     speech, store = current_app.extensions["ivr.speech"], current_app.extensions["ivr.store"]
     if speech.stream_mode:
         now = conversations().clock()
@@ -121,11 +121,7 @@ def incoming() -> str:
 def gather() -> str:
     """The caller's answer to a <Gather>: speech, keys or nothing."""
     call_sid = request.form["CallSid"]
-    utterance = Utterance(
-        text=request.form.get("SpeechResult", "").strip(),
-        confidence=float(request.form.get("Confidence") or 0.0),
-        digits=request.form.get("Digits", "").strip(),
-    )
+    utterance = Utterance(text=params.text("SpeechResult"), confidence=params.confidence(), digits=params.keys())
     try:
         return render(conversations().respond(call_sid, utterance))
     except UnknownCall:
@@ -162,9 +158,8 @@ def wait() -> Response:
     """Hold announcement while queued: position and estimated wait (Twilio repeats this URL); past the queue's
     max_wait_before_callback, a keypress for a call back instead."""
     locale, queue = locale_param(), request.args.get("queue", "")
-    hold = conversations().hold(locale=locale, queue=queue, position=int(request.form.get("QueuePosition") or 1),
-                                avg_queue_time_s=int(request.form.get("AvgQueueTime") or 0),
-                                waited_s=int(request.form.get("QueueTime") or 0))
+    hold = conversations().hold(locale=locale, queue=queue, position=params.integer("QueuePosition", 1) or 1,
+                                avg_queue_time_s=params.integer("AvgQueueTime"), waited_s=params.integer("QueueTime"))
     action = twiml.url("/voice/wait-callback", queue=queue, locale=locale)
     return xml(twiml.hold(hold.announcement, hold.callback_offer, callback_action=action, locale=locale,
                           audio_url=player(locale)))
@@ -175,9 +170,9 @@ def wait() -> Response:
 def wait_callback() -> str:
     """The caller on hold pressed a key: 1 leaves the queue with a callback request, anything else keeps waiting."""
     locale, queue = locale_param(), request.args.get("queue", "")
-    if request.form.get("Digits") != "1":
+    if params.keys() != "1":
         return twiml.redirect(twiml.url("/voice/wait", queue=queue, locale=locale))
-    goodbye = conversations().request_callback(request.form["CallSid"], number=request.form.get("From", ""),
+    goodbye = conversations().request_callback(request.form["CallSid"], number=params.text("From", limit=64),
                                                queue=queue, locale=locale)
     return twiml.leave_with(goodbye, locale=locale, audio_url=player(locale))
 
@@ -186,7 +181,7 @@ def wait_callback() -> str:
 @voice_webhook
 def queue_exit() -> str:
     """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
-    result, call_sid, queue = request.form.get("QueueResult", ""), request.form["CallSid"], request.args.get("queue")
+    result, call_sid, queue = params.text("QueueResult", limit=32), request.form["CallSid"], request.args.get("queue")
     conversations().note(CallEvent(call_sid, "queue_exit", conversations().clock(), {"result": result, "queue": queue}))
     if result in ("error", "system-error"):
         log.error("call %s: queue %s failed (%s)", call_sid, queue, result)
@@ -214,5 +209,5 @@ def status() -> tuple[str, int]:
         except Exception:
             log.exception("call %s: stream slot not released (it goes stale)", call_sid)
     conversations().note(CallEvent(call_sid, "status", conversations().clock(), {
-        "status": request.form.get("CallStatus"), "duration": request.form.get("CallDuration")}))
+        "status": params.text("CallStatus", limit=32), "duration": params.integer("CallDuration")}))
     return "", 204

@@ -285,3 +285,31 @@ def test_a_copy_with_a_parameter_repeated_is_the_same_request(twilio, app, clien
     again = client.post("/voice/gather?turn=0", data=data, headers={"X-Twilio-Signature": signature})
     assert again.status_code == 200 and again.get_data(as_text=True) == first
     assert app.extensions["ivr.store"].load_state(CALL["CallSid"])["turn_count"] == 1
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1e99", "-5", "9" * 40])
+def test_hold_survives_numbers_twilio_never_sends(twilio, value):
+    response = twilio.post("/voice/wait?queue=billing&locale=en-US",
+                           {**CALL, "QueuePosition": value, "AvgQueueTime": value, "QueueTime": value})
+    assert "in line" in twiml(response).find("./Say").text
+
+
+def test_only_keypad_characters_count_as_keys_and_speech_is_capped(twilio, app):
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/gather", {**CALL, "Digits": "call-me-maybe", "Confidence": "x" * 1000,
+                                               "SpeechResult": "la " * 100_000}))
+    assert root.find("./Gather") is not None  # a reprompt: the letters were no key and the noise no request
+    caller_turn = app.extensions["ivr.store"].load_state(CALL["CallSid"])["turns"][1]["text"]
+    assert caller_turn.startswith("la la") and len(caller_turn) <= 500
+
+
+def test_control_characters_never_reach_the_twiml(settings, redis_client, clock):
+    from dataclasses import replace
+
+    from ivr.speech.recognizer import ScriptedRecognizer
+
+    app = make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+                   IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([]))
+    root = twiml(TwilioHelper(app.test_client()).post("/voice/incoming", {**CALL, "From": "+1555\x00\x07<x>"}))
+    caller = next(p for p in root.findall("./Connect/Stream/Parameter") if p.get("name") == "caller")
+    assert caller.get("value") == "+1555<x>"
