@@ -6,7 +6,10 @@ import logging
 import fakeredis
 import redis
 from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from ivr.store.breaker import Breaker, GuardedRedis
 from ivr.store.calls import CallStore
 
 __all__ = ["CallStore", "connect", "init_app"]
@@ -17,13 +20,15 @@ def connect(url: str) -> redis.Redis:
     """A Redis client for `url`, or the embedded store when `url` is empty."""
     if not url:
         return fakeredis.FakeRedis(decode_responses=True)
-    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+    # Short timeouts and no retries (redis-py 6+ retries a timeout up to 10 times with backoff by default): a webhook
+    # makes a few Redis calls and Twilio waits 15 s in all; after one failure the breaker fails the rest at once.
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=0.25, socket_connect_timeout=0.25,
+                                retry=Retry(NoBackoff(), 0))
 
 
 def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
     client = app.config.get("REDIS_CLIENT") or connect(settings.redis_url)
     log.info("store: %s", settings.redis_url or "embedded in-process store (no REDIS_URL)")
-    app.extensions["ivr.store"] = CallStore(
-        client, call_ttl_s=settings.call_ttl_s, context_ttl_s=settings.context_ttl_s
-    )
+    app.extensions["ivr.store"] = CallStore(GuardedRedis(client, Breaker()), call_ttl_s=settings.call_ttl_s,
+                                            context_ttl_s=settings.context_ttl_s)

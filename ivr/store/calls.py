@@ -7,6 +7,7 @@ import time
 
 import redis
 
+from ivr.store.breaker import GuardedRedis
 from ivr.types import CallbackRequest, CallContext, CallEvent
 
 PREFIX = "ivr"
@@ -16,7 +17,7 @@ PENDING = "\x00pending"  # a reply being made; never valid TwiML
 class CallStore:
     """Saves and returns plain data and the frozen records of `ivr.types`; knows nothing of the dialog."""
 
-    def __init__(self, client: redis.Redis, *, call_ttl_s: int, context_ttl_s: int):
+    def __init__(self, client: redis.Redis | GuardedRedis, *, call_ttl_s: int, context_ttl_s: int):
         self.redis = client
         self.call_ttl_s = call_ttl_s
         self.context_ttl_s = context_ttl_s

@@ -1,0 +1,65 @@
+"""Fail fast on a hung or dead Redis: after a connection error or timeout, every call fails at once for a few
+seconds instead of each waiting for its own timeout, so a webhook still answers (with a transfer) in time."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+FAILURES = (redis.ConnectionError, redis.TimeoutError)
+
+
+class StoreUnavailable(redis.ConnectionError):
+    """Redis failed moments ago; not tried again until the circuit closes."""
+
+
+class Breaker:
+    """Shared by every wrapper of one client. `open_s` after a failure, calls fail without touching Redis."""
+
+    def __init__(self, *, open_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.open_s = open_s
+        self.clock = clock
+        self.opened_at: float | None = None
+        self.lock = threading.Lock()
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            if self.opened_at is not None and self.clock() - self.opened_at < self.open_s:
+                raise StoreUnavailable("Redis failed moments ago (circuit open)")
+        try:
+            result = fn(*args, **kwargs)
+        except FAILURES:
+            with self.lock:
+                if self.opened_at is None:
+                    log.error("Redis unreachable: failing fast for %.0f s", self.open_s)
+                self.opened_at = self.clock()
+            raise
+        with self.lock:
+            if self.opened_at is not None:
+                log.warning("Redis reachable again")
+            self.opened_at = None
+        return result
+
+
+class GuardedRedis:
+    """A Redis client (or pipeline) whose commands go through the breaker."""
+
+    def __init__(self, client: Any, breaker: Breaker):
+        self._client = client
+        self._breaker = breaker
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> GuardedRedis:
+        return GuardedRedis(self._client.pipeline(*args, **kwargs), self._breaker)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+        if hasattr(self._client, "execute") and name != "execute":  # pipeline commands only queue
+            return attribute
+        return lambda *args, **kwargs: self._breaker.call(attribute, *args, **kwargs)
