@@ -9,7 +9,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from ivr.config import Settings
+from ivr.config import Settings, SettingsError
 
 
 def fixed_clock(iso: str | None):
@@ -236,7 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"ivr: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ def parse_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r} (use true/false)")
 
 
+class SettingsError(ValueError):
+    """A setting that cannot be used; the message names the variable and what it accepts."""
+
+
+CHOICES = {"speech_mode": {"auto", "gather", "stream"}, "gather_prompts": {"play", "say"}}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment; see README "Configuration"."""
@@ -56,13 +63,22 @@ class Settings:
         values: dict[str, object] = {}
         aliases = {"twilio_auth_token": "TWILIO_AUTH_TOKEN", "redis_url": "REDIS_URL"}
         for f in fields(cls):
-            raw = env.get(f"IVR_{f.name.upper()}", env.get(aliases.get(f.name, ""), None))
+            name = f"IVR_{f.name.upper()}"
+            raw = env.get(name, env.get(aliases.get(f.name, ""), None))
             if raw is None:
                 continue
-            if f.type == "bool":
-                values[f.name] = parse_bool(raw)
-            elif f.type == "int":
-                values[f.name] = int(raw)
-            else:
-                values[f.name] = raw
+            try:
+                values[f.name] = parse_bool(raw) if f.type == "bool" else int(raw) if f.type == "int" else raw
+            except ValueError as exc:
+                raise SettingsError(f"{name}={raw!r}: {exc}") from None
         return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would otherwise be silently ignored (a typo must not change how calls are served)."""
+        for field, allowed in CHOICES.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise SettingsError(f"IVR_{field.upper()}={value!r}: use one of {', '.join(sorted(allowed))}")
+        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s"):
+            if getattr(self, field) < (0 if field == "max_streams" else 1):
+                raise SettingsError(f"IVR_{field.upper()}={getattr(self, field)}: must be a positive number")

@@ -1,7 +1,7 @@
 """Settings from the environment: typed, strict booleans, every IVR_* read in one place."""
 import pytest
 
-from ivr.config import Settings, parse_bool
+from ivr.config import Settings, SettingsError, parse_bool
 
 
 @pytest.mark.parametrize(("raw", "value"), [("true", True), ("1", True), ("On", True), ("false", False),
@@ -13,6 +13,28 @@ def test_booleans_are_strict(raw, value):
 def test_an_unreadable_boolean_is_refused():
     with pytest.raises(ValueError, match="not a boolean"):
         parse_bool("maybe")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"IVR_SPEECH_MODE": "streem"}, "IVR_SPEECH_MODE='streem': use one of auto, gather, stream"),
+     ({"IVR_GATHER_PROMPTS": "sya"}, "IVR_GATHER_PROMPTS='sya': use one of play, say"),
+     ({"IVR_MAX_STREAMS": "-3"}, "IVR_MAX_STREAMS=-3: must be a positive number"),
+     ({"IVR_MAX_STREAMS": "lots"}, "IVR_MAX_STREAMS='lots': invalid literal"),
+     ({"IVR_NLU_ENCODER": "maybe"}, "IVR_NLU_ENCODER='maybe': not a boolean")],
+)
+def test_settings_that_would_be_ignored_are_refused_naming_the_variable(env, message):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert str(info.value).startswith(message)
+
+
+def test_the_cli_reports_a_bad_setting_without_a_traceback(monkeypatch, capsys):
+    from ivr.cli import main
+
+    monkeypatch.setenv("IVR_SPEECH_MODE", "streem")
+    assert main(["grammar", "check"]) == 2
+    assert "IVR_SPEECH_MODE='streem'" in capsys.readouterr().err
 
 
 def test_settings_from_the_environment():
