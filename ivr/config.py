@@ -44,6 +44,7 @@ class Settings:
     vosk_model: str = ""  # a Vosk model directory: enables stream mode (on-prem recognition)
     gather_prompts: str = "play"  # Gather mode: play | say (Twilio's own voices; prompt text then leaves the host)
     max_streams: int = 8  # concurrent stream-mode calls per process; more calls are served in Gather mode
+    max_stream_lag_ms: int = 500  # a stream this far behind real time: new calls are served in Gather mode
     stream_workers: int = 8  # threads per process for recognition, dialog steps and prompt renders of stream calls
     speech_mode: str = "auto"  # auto (stream when a model is configured) | gather | stream
     audio_dir: str = str(ROOT / "audio")

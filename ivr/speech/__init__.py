@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from flask import Flask
 
@@ -15,6 +16,13 @@ from ivr.speech.recognizer import Recognizer, VoskRecognizer, load_model, model_
 from ivr.speech.tts import PromptAudio, Pyttsx3Renderer
 
 log = logging.getLogger(__name__)
+
+
+class Lagging(Protocol):
+    """A live stream, as far as admission cares: how far behind real time its recognition is."""
+
+    @property
+    def lag_s(self) -> float: ...
 
 
 @dataclass
@@ -27,21 +35,34 @@ class Speech:
     paced: bool = True
     tts: bool = True  # False without espeak-ng: Gather mode <Say>s every prompt
     max_streams: int = 8  # per process: past this, recognition falls behind real time on 2 cores (bench latency)
-    active_streams: int = 0
+    max_lag_s: float = 0.5  # a stream whose recogniser is this far behind real time: new calls use Gather mode
+    streams: list[Lagging] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def active_streams(self) -> int:
+        return len(self.streams)
+
+    def lag_s(self) -> float:
+        """How far the most loaded stream's recogniser is behind the audio it was given (back-pressure)."""
+        with self._changed:
+            return max((stream.lag_s for stream in self.streams), default=0.0)
+
+    def overloaded(self) -> bool:
+        return self.lag_s() > self.max_lag_s
 
     @property
     def stream_mode(self) -> bool:
         return self.recognizer_for is not None
 
-    def stream_opened(self) -> None:
+    def stream_opened(self, stream: Lagging) -> None:
         with self._changed:
-            self.active_streams += 1
+            self.streams.append(stream)
             self._changed.notify_all()
 
-    def stream_closed(self) -> None:
+    def stream_closed(self, stream: Lagging) -> None:
         with self._changed:
-            self.active_streams -= 1
+            self.streams.remove(stream)
             self._changed.notify_all()
 
     def wait_for_streams(self, count: int, *, timeout: float) -> bool:
@@ -85,4 +106,4 @@ def init_app(app: Flask) -> None:
         log.info("speech: stream mode, on-prem Vosk recognition")
     pool = ThreadPoolExecutor(settings.stream_workers, thread_name_prefix="stream-lane")
     app.extensions["ivr.speech"] = Speech(prompts, factory, pool, paced=app.config.get("IVR_PACED", True), tts=tts,
-                                          max_streams=settings.max_streams)
+                                          max_streams=settings.max_streams, max_lag_s=settings.max_stream_lag_ms / 1000)

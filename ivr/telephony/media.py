@@ -82,7 +82,7 @@ def init_app(app: Flask) -> None:
         socket = TwilioSocket(ws)
         session = MediaSession(current_app.extensions["ivr.conversations"], speech.prompts, speech.recognizer_for,
                                socket.send, socket.close, pool=speech.workers, paced=speech.paced)
-        speech.stream_opened()
+        speech.stream_opened(session)
         try:
             while ws.connected:
                 raw = ws.receive(timeout=60)
@@ -106,7 +106,7 @@ def init_app(app: Flask) -> None:
                     session.on_frame(frame)
         finally:
             session.stop()
-            speech.stream_closed()
+            speech.stream_closed(session)
             try:
                 current_app.extensions["ivr.store"].release_stream(session.call_sid)
             except Exception:  # the status callback releases it too, or it goes stale

@@ -21,15 +21,17 @@ from ivr.speech.turns import BargeIn, Hear, PromptsDone, TurnEnded, TurnEvent, T
 from ivr.types import Action, Hangup, Listen, Say, Transfer, Utterance
 
 log = logging.getLogger(__name__)
+FRAME_S = 0.02
 
 
 class Player:
     """Sends queued outbound frames on its own thread, pacing audio at one 20 ms frame per 20 ms (or unpaced, for
     tests). An interrupt (barge-in) drops everything queued, including a frame that was waiting for its slot."""
 
-    def __init__(self, send: Callable[[OutboundFrame], None], *, paced: bool = True):
+    def __init__(self, send: Callable[[OutboundFrame], None], *, paced: bool = True, lead_s: float = 0.2):
         self.send = send
         self.paced = paced
+        self.lead_s = lead_s  # audio sent this far ahead of real time, as real players do, so jitter never starves it
         self.items: queue.Queue = queue.Queue()
         self.generation = 0
         self.lock = threading.Lock()  # a frame's last check and its send, against an interrupt
@@ -65,8 +67,8 @@ class Player:
     def _send(self, item: tuple[int, AudioOut | Mark], next_at: float) -> float:
         generation, frame = item
         if self.paced and isinstance(frame, AudioOut) and generation == self.generation:
-            next_at = max(next_at + 0.02, time.monotonic())
-            time.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at + 0.02, time.monotonic())  # when this frame plays at the caller's side
+            time.sleep(max(0.0, next_at - self.lead_s - time.monotonic()))
         with self.lock:
             if generation != self.generation:  # checked after the pacing wait: nothing plays after a clear
                 return next_at
@@ -97,6 +99,7 @@ class MediaSession:
         self.call_sid = ""
         self.locale = "en-US"
         self.marks = 0
+        self.unheard = 0  # frames queued for the recogniser
         self.ending = False
         self.events: list[tuple[str, int]] = []  # (what, frame) for tests and benchmarks
 
@@ -121,6 +124,7 @@ class MediaSession:
         """Carry out what turn-taking decided (called with the lock held)."""
         for event in events:
             if isinstance(event, Hear):
+                self.unheard += 1
                 self.lane.submit(functools.partial(self.hear, event.pcm))
             elif isinstance(event, BargeIn):
                 self.player.interrupt(Clear())
@@ -145,7 +149,14 @@ class MediaSession:
         self.recognizer = self.recognizer_for(self.locale)
         self.perform(reply.actions)
 
+    @property
+    def lag_s(self) -> float:
+        """Audio handed to recognition and not yet decoded: how far this call's recogniser is behind."""
+        return self.unheard * FRAME_S
+
     def hear(self, pcm: bytes) -> None:
+        with self.lock:
+            self.unheard -= 1
         if self.recognizer is not None and self.recognizer.feed(pcm):  # the recogniser's own endpoint
             with self.lock:
                 self.dispatch(self.turns.endpoint())

@@ -106,7 +106,10 @@ def incoming() -> str:
     """A new call: greet with the AI disclosure and listen (stream mode: over the Media Stream)."""
     caller, call_sid = params.text("From", limit=64), request.form["CallSid"]
     speech, store = current_app.extensions["ivr.speech"], current_app.extensions["ivr.store"]
-    if speech.stream_mode:
+    if speech.stream_mode and speech.overloaded():
+        log.warning("stream recognition %.1f s behind real time (IVR_MAX_STREAM_LAG_MS): this call uses Gather mode",
+                    speech.lag_s())
+    elif speech.stream_mode:
         now = conversations().clock()
         if store.admit_stream(call_sid, limit=speech.max_streams, now=now):
             key = current_app.config["IVR_SETTINGS"].twilio_auth_token

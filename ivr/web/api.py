@@ -47,6 +47,8 @@ def health():
         store_ok = current_app.extensions["ivr.store"].ping()
     except Exception:
         store_ok = False
-    catalog = current_app.extensions["ivr.catalog"]
-    body = {"store": store_ok, "locales": catalog.locales(), "grammar_errors": catalog.errors}
+    catalog, speech = current_app.extensions["ivr.catalog"], current_app.extensions["ivr.speech"]
+    body = {"store": store_ok, "locales": catalog.locales(), "grammar_errors": catalog.errors,
+            "streams": {"active": speech.active_streams, "lag_s": round(speech.lag_s(), 2),
+                        "overloaded": speech.overloaded()}}
     return jsonify(body), 200 if store_ok else 503

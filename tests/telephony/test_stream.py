@@ -388,3 +388,43 @@ def test_a_second_start_for_a_live_call_is_refused_and_the_call_is_untouched(liv
     assert closed_by_server(hijack)
     assert stream_app.extensions["ivr.store"].load_state("CAlive")["caller"] == "+15550100001"
     first.close()
+
+
+class Behind:
+    lag_s = 2.0  # a stream whose recogniser is 2 s behind real time
+
+
+def test_a_lagging_recogniser_sends_new_calls_to_gather_mode_and_shows_in_health(stream_app):
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper
+
+    speech, lagging = stream_app.extensions["ivr.speech"], Behind()
+    speech.stream_opened(lagging)
+    try:
+        root = ET.fromstring(TwilioHelper(stream_app.test_client()).post(
+            "/voice/incoming", {"CallSid": "CAbehind", "From": "+1555"}).get_data(as_text=True))
+        assert root.find("./Connect") is None and root.find("./Gather") is not None
+        health = stream_app.test_client().get("/api/health").get_json()
+        assert health["streams"] == {"active": 1, "lag_s": 2.0, "overloaded": True}
+    finally:
+        speech.stream_closed(lagging)
+
+
+def test_a_sessions_lag_is_the_audio_its_recogniser_has_not_decoded(app, pool, tmp_path):
+    gate = Gate()
+
+    class Stuck(ScriptedRecognizer):
+        def feed(self, pcm):
+            gate.hold()
+            return False
+
+    recorder = Recorder()
+    media = open_session(app, Stuck([]), pool, tmp_path, recorder)
+    ack_marks(media, recorder)
+    feed(media, frames(tone_speech(1.0)))
+    assert gate.entered.wait(timeout=30)
+    assert media.lag_s >= 0.9  # ~1 s of speech queued behind the stuck decoder
+    gate.opened.set()
+    settle(media)
+    assert media.lag_s == 0
