@@ -6,6 +6,7 @@ from ivr.dialog.state import DialogState, Step
 from ivr.dialog.steps import HANDLERS, after_self_service, agent_requested
 from ivr.dialog.turn import DialogTurn, expecting
 from ivr.grammar import Grammar
+from ivr.privacy import redact
 from ivr.types import Action, Interpretation, SelfServiceResult, Turn
 
 __all__ = ["DialogState", "Step", "decide", "escalate", "expecting", "resume", "start"]
@@ -30,7 +31,7 @@ def decide(state: DialogState, reading: Interpretation, grammar: Grammar, now: f
     turn.state.turn_count += 1
     utterance = reading.utterance
     text = utterance.text or (f"[keyed {utterance.digits}]" if utterance.digits else "[no input]")
-    turn.state.turns.append(Turn("caller", text, now))
+    turn.state.turns.append(Turn("caller", redact(text), now))  # numbers the service needs live in slots
     if reading.wants_agent:
         agent_requested(turn, reading)
     elif reading.no_input:
