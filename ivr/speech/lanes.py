@@ -2,6 +2,7 @@
 shared by all calls (decoding, the dialog step, backends and prompt renders never block a call's inbound frames)."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -17,7 +18,7 @@ class Lane:
     def __init__(self, pool: Executor, *, on_error: Callable[[BaseException], None] | None = None):
         self.pool = pool
         self.on_error = on_error
-        self.jobs: deque[Callable[[], None]] = deque()
+        self.jobs: deque[tuple[contextvars.Context, Callable[[], None]]] = deque()
         self.idle = threading.Condition()
         self.running = False
         self.closed = False
@@ -26,7 +27,7 @@ class Lane:
         with self.idle:
             if self.closed:
                 return
-            self.jobs.append(job)
+            self.jobs.append((contextvars.copy_context(), job))  # logs keep the call's CallSid
             if self.running:
                 return
             self.running = True
@@ -40,14 +41,14 @@ class Lane:
                     self.jobs.clear()
                     self.idle.notify_all()
                     return
-                job = self.jobs.popleft()
+                context, job = self.jobs.popleft()
             try:
-                job()
+                context.run(job)
             except Exception as exc:
                 log.exception("stream job failed")
                 if self.on_error is not None:
                     try:
-                        self.on_error(exc)
+                        context.run(self.on_error, exc)
                     except Exception:
                         log.exception("stream fault handler failed")
 

@@ -9,6 +9,7 @@ from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from ivr.logs import mask_url
 from ivr.store.breaker import Breaker, GuardedRedis
 from ivr.store.calls import CallStore
 
@@ -29,6 +30,6 @@ def connect(url: str) -> redis.Redis:
 def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
     client = app.config.get("REDIS_CLIENT") or connect(settings.redis_url)
-    log.info("store: %s", settings.redis_url or "embedded in-process store (no REDIS_URL)")
+    log.info("store: %s", mask_url(settings.redis_url) or "embedded in-process store (no REDIS_URL)")
     app.extensions["ivr.store"] = CallStore(GuardedRedis(client, Breaker()), call_ttl_s=settings.call_ttl_s,
                                             context_ttl_s=settings.context_ttl_s)

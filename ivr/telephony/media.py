@@ -10,6 +10,7 @@ from flask import Flask, abort, current_app, request
 from flask_sock import Sock
 from twilio.request_validator import RequestValidator
 
+from ivr import logs
 from ivr.speech.frames import OutboundFrame, Start
 from ivr.telephony import media_protocol
 from ivr.telephony.stream import MediaSession
@@ -100,6 +101,8 @@ def init_app(app: Flask) -> None:
                                     "stream token for that call)", request.remote_addr, frame.call_sid)
                         break
                     socket.stream_sid = frame.stream_sid
+                    logs.call_sid.set(frame.call_sid)  # the session's lane jobs inherit it
+                    logs.locale.set(frame.parameters.get("locale", "-"))
                 elif not session.call_sid and frame is not None:
                     continue  # nothing before a valid start
                 if frame is not None:

@@ -9,6 +9,7 @@ import logging
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
+from ivr import logs
 from ivr.conversation import Conversations, Reply, UnknownCall
 from ivr.privacy import redact
 from ivr.store import CallStore
@@ -82,6 +83,14 @@ def voice_webhook(view):
         return xml(body)
 
     return wrapper
+
+
+@bp.before_app_request
+def bind_call_to_logs() -> None:
+    """Every log line of this request names its call (or "-"), whichever thread served an earlier one."""
+    logs.call_sid.set(request.form.get("CallSid") or request.args.get("call") or "-" if request.method == "POST"
+                      else "-")
+    logs.locale.set(request.args.get("locale") or "-")
 
 
 def request_key() -> str:
