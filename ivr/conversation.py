@@ -90,9 +90,8 @@ class Conversations:
     def run_self_service(self, state: DialogState, actions: list[Action],
                          grammar: Grammar) -> tuple[DialogState, list[Action]]:
         """Carry out a RunSelfService action and let the dialog continue with its result."""
-        while actions and isinstance(actions[-1], RunSelfService):
-            step = actions.pop()
-            assert isinstance(step, RunSelfService)
+        while actions and isinstance(step := actions[-1], RunSelfService):
+            actions.pop()
             result = self.actions.run(step.name, SelfServiceRequest(dict(step.slots), state.caller, state.locale))
             if not result.ok:
                 log.warning("self-service %s failed for %s: %s", step.name, state.call_sid, result.data)

@@ -32,16 +32,16 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def build_app(audio_dir: str):
+def build_app(audio_dir: str, *, calls: int):
     from ivr import create_app
 
     settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN,
-                                   audio_dir=audio_dir, speech_mode="stream", selfservice="demo")
+                                   audio_dir=audio_dir, speech_mode="stream", selfservice="demo", max_streams=calls)
     config: dict = {"IVR_SETTINGS": settings}
     if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
         config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(SCRIPT)
     app = create_app(config)
-    app.extensions["ivr.speech"].prompts._pool.shutdown(wait=True)  # prompts pre-rendered before timing
+    app.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # prompts pre-rendered before timing
     return app
 
 
@@ -140,7 +140,7 @@ def run(*, calls: int = 20, out=print) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     speech = StreamTurn.from_wav(Path(Settings.from_env().eval_dir) / "speechrecognition_test_audio" / "english.wav")
     with tempfile.TemporaryDirectory() as audio_dir:
-        app = build_app(audio_dir)
+        app = build_app(audio_dir, calls=calls)
         model = app.config["IVR_SETTINGS"].vosk_model
         scripted = "scripted (no IVR_VOSK_MODEL): real audio, fixed words"
         out("recogniser: " + (f"Vosk, model {model}" if model else scripted))

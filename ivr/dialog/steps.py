@@ -43,7 +43,7 @@ def on_confirm(turn: DialogTurn, reading: Interpretation) -> None:
         return accept(turn, turn.state.intent or "")
     turn.state.intent = None
     turn.goto("intent")
-    turn.say(turn.menu())
+    turn.say(turn.grammar.menu())
     turn.listen()
 
 

@@ -55,12 +55,6 @@ class DialogTurn:
         self.state.intent, self.state.score = intent, round(score, 4)
         self.state.ranking = [(name, round(s, 4)) for name, s in ranking[:4]]
 
-    def menu(self) -> str:
-        options = " ".join(
-            self.prompts.menu_option.format(label=i.label, key=i.dtmf) for i in self.grammar.intents.values() if i.dtmf
-        )
-        return self.prompts.menu.format(options=options)
-
     def ask_confirmation(self) -> None:
         self.say(self.prompts.confirm.format(label=self.grammar.intents[self.state.intent or ""].label))
         self.listen()
@@ -89,7 +83,7 @@ class DialogTurn:
         variants = self.prompts.no_input if heard_nothing else self.prompts.no_match
         text = variants[min(self.state.retries - 1, len(variants) - 1)]
         if self.state.retries == len(variants):
-            text = f"{text} {self.menu()}"  # last try: offer the keypad menu
+            text = f"{text} {self.grammar.menu()}"  # last try: offer the keypad menu
         self.say(text)
         self.listen()
 

@@ -148,12 +148,19 @@ class Grammar(_Strict):
                 seen[intent.dtmf] = name
         return intents
 
+    def menu(self) -> str:
+        """The spoken keypad menu: every intent that has a key, then the agent option."""
+        p = self.prompts
+        options = " ".join(p.menu_option.format(label=i.label, key=i.dtmf) for i in self.intents.values() if i.dtmf)
+        return p.menu.format(options=options)
+
     def static_prompts(self) -> list[str]:
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
         texts = [p.greeting, *p.no_input, *p.no_match, p.slot_retry, p.didnt_hear, p.silent_goodbye, p.callback_offer,
                  p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
-                 *(s.prompt for s in self.slots.values())]
+                 *(s.prompt for s in self.slots.values()), self.menu(),
+                 *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():
             texts += [p.transfer.format(queue=queue.label), p.agent.format(queue=queue.label)]
         for intent in self.intents.values():

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,9 @@ class PromptAudio:
         self.rate = rate
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")  # espeak-ng is flaky in parallel
         self._memory: OrderedDict[str, bytes] = OrderedDict()  # key → μ-law, least recently used first
+        self._rendering: set[str] = set()  # keys being rendered in the background
+        self._failed: dict[str, float] = {}  # key → when its render failed
+        self.retry_failed_s = 300.0
         self._lock = threading.Lock()
         self.memory_prompts = memory_prompts
 
@@ -110,10 +114,33 @@ class PromptAudio:
     def prerender(self, texts: Iterable[str], locale: str) -> None:
         """Render prompts in the background so the first caller does not wait for them."""
         for text in dict.fromkeys(texts):
-            self._pool.submit(self._quietly, text, locale)
+            self.render_later(text, locale)
 
-    def _quietly(self, text: str, locale: str) -> None:
+    def ready(self, text: str, locale: str) -> Path | None:
+        """The prompt's WAV if it is rendered; otherwise None at once, with a render started in the background
+        (once, however many requests ask; a text that failed is not tried again for `retry_failed_s`)."""
+        path = self.cached(text, locale)
+        if path is None:
+            self.render_later(text, locale)
+        return path
+
+    def render_later(self, text: str, locale: str) -> None:
+        key = self.key(text, locale)
+        with self._lock:
+            failed_at = self._failed.get(key)
+            if key in self._rendering or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
+                return
+            self._rendering.add(key)
+        self._pool.submit(self._render_once, key, text, locale)
+
+    def _render_once(self, key: str, text: str, locale: str) -> None:
         try:
             self.ensure(text, locale)
+            failed = False
         except Exception as exc:
-            log.debug("prompt not pre-rendered (%s): %r", exc, text[:60])
+            log.warning("prompt not rendered (%s), callers hear <Say> instead: %r", exc, text[:60])
+            failed = True
+        with self._lock:
+            self._rendering.discard(key)
+            if failed:
+                self._failed[key] = time.monotonic()

@@ -11,7 +11,6 @@ from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from ivr import logs
 from ivr.conversation import Conversations, Reply, UnknownCall
-from ivr.privacy import redact
 from ivr.store import CallStore
 from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
@@ -34,16 +33,13 @@ def locale_param() -> str:
 
 
 def audio_url(text: str, locale: str) -> str | None:
-    """URL of the on-prem rendered prompt for <Play> (rendered now if needed), or None to fall back to <Say>."""
+    """URL of the on-prem rendered prompt for <Play>, or None to use <Say>: a webhook never waits for a render (a
+    prompt not rendered yet, e.g. a balance, is <Say>ed this once while it renders in the background)."""
     settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
     if settings.gather_prompts != "play" or not speech.tts:
         return None
-    try:
-        path = speech.prompts.ensure(text, locale)
-    except Exception as exc:
-        log.warning("prompt render failed (%s), using <Say>: %r", exc, redact(text[:60]))
-        return None
-    return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav"
+    path = speech.prompts.ready(text, locale)
+    return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav" if path else None
 
 
 def player(locale: str) -> twiml.AudioUrl:
@@ -88,8 +84,7 @@ def voice_webhook(view):
 @bp.before_app_request
 def bind_call_to_logs() -> None:
     """Every log line of this request names its call (or "-"), whichever thread served an earlier one."""
-    logs.call_sid.set(request.form.get("CallSid") or request.args.get("call") or "-" if request.method == "POST"
-                      else "-")
+    logs.call_sid.set(request.form.get("CallSid") or request.args.get("call") or "-")
     logs.locale.set(request.args.get("locale") or "-")
 
 

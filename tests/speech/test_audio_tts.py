@@ -54,13 +54,16 @@ def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
         prompts.ensure("This will not finish in a millisecond.", "en-US")
 
 
-def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_client, clock):
+def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_client, clock, tmp_path):
     import xml.etree.ElementTree as ET
     from dataclasses import replace
 
     from tests.conftest import TwilioHelper, make_app
 
-    app = make_app(replace(settings, gather_prompts="play", public_url="https://ivr.example.com"), redis_client, clock)
+    app = make_app(replace(settings, gather_prompts="play", public_url="https://ivr.example.com",
+                           audio_dir=str(tmp_path / "audio")), redis_client, clock)
+    prompts = app.extensions["ivr.speech"].prompts
+    prompts._pool.submit(lambda: None).result()  # the grammars' prompts were queued first: they are rendered now
     helper = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
     root = ET.fromstring(helper.post("/voice/incoming", {"CallSid": "CAp", "From": "+1555"}).get_data(as_text=True))
     url = root.find("./Play").text
@@ -70,7 +73,38 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     assert app.test_client().get("/voice/audio/nothere.wav").status_code == 404
     waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp", "QueuePosition": "2"})
     hold = ET.fromstring(waiting.get_data(as_text=True))
-    assert hold.find("./Play").text.startswith("https://ivr.example.com/voice/audio/")  # rendered on demand
+    assert hold.find("./Say") is not None  # a prompt never rendered before: <Say> now, never a wait
+    prompts._pool.submit(lambda: None).result()  # …rendered in the background meanwhile
+    waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp2", "QueuePosition": "2"})
+    assert ET.fromstring(waiting.get_data(as_text=True)).find("./Play") is not None
+
+
+class GatedRenderer(ToneRenderer):
+    """A slow or broken TTS engine: renders only when the test says, and counts its renders."""
+
+    def __init__(self, *, fail: bool = False):
+        import threading
+
+        self.gate, self.fail, self.renders = threading.Event(), fail, 0
+
+    def render(self, text, *, voice, rate):
+        self.renders += 1
+        self.gate.wait(timeout=30)
+        if self.fail:
+            raise RuntimeError("espeak-ng crashed")
+        return super().render(text, voice=voice, rate=rate)
+
+
+def test_a_prompt_is_rendered_once_however_many_ask_and_a_failure_is_not_retried_at_once(tmp_path):
+    renderer = GatedRenderer(fail=True)
+    prompts = PromptAudio(tmp_path, renderer)
+    for _ in range(5):
+        assert prompts.ready("Your balance is 84 dollars.", "en-US") is None  # never waits for the render
+    renderer.gate.set()
+    prompts._pool.submit(lambda: None).result()
+    assert prompts.ready("Your balance is 84 dollars.", "en-US") is None
+    prompts._pool.submit(lambda: None).result()
+    assert renderer.renders == 1
 
 
 def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):
