@@ -12,6 +12,10 @@ from ivr import logs
 from ivr.config import Settings, SettingsError
 
 
+class CommandError(Exception):
+    """Something the user can fix (a missing file, a dead URL, a CSV without its columns): said in one line."""
+
+
 def fixed_clock(iso: str | None):
     """A clock for scripted calls: the script's `at` time (to test opening hours), else real time."""
     if not iso:
@@ -54,16 +58,24 @@ def cmd_call(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.stream:
         return stream_call(args, settings)
-    script = ConversationScript.load(args.script) if args.script else None
+    try:
+        script = ConversationScript.load(args.script) if args.script else None
+    except OSError as exc:
+        raise CommandError(f"cannot read the script {args.script}: {exc.strerror}") from None
     if args.url:
         simulator = TwilioSimulator(HttpTransport(), auth_token=settings.twilio_auth_token, base_url=args.url,
                                     api_token=settings.api_token, echo=print)
     else:
         simulator = in_process_simulator(settings, at=script.at if script else None, echo=print)
-    if script is None:
-        record = simulator.place_call(keyboard_caller, locale=args.locale)
-    else:
-        record = script.run(simulator)
+    import requests
+
+    try:
+        record = simulator.place_call(keyboard_caller, locale=args.locale) if script is None else script.run(simulator)
+    except EOFError:  # Ctrl-D at the caller prompt: the caller hung up
+        print("\n[caller hung up]")
+        return 0
+    except requests.ConnectionError:
+        raise CommandError(f"no service answers at {args.url} (is `ivr serve` running there?)") from None
     print(f"[call ended: {record.ended}; queue: {record.queue}]")
     if record.context:
         import json
@@ -172,8 +184,13 @@ def cmd_grammar_test(args: argparse.Namespace) -> int:
     grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
     encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
     understanding = Understanding.build(load_grammar(grammar_path), encoder=encoder)
-    with open(args.labelled, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(args.labelled, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise CommandError(f"cannot read {args.labelled}: {exc.strerror}") from None
+    if rows and not {"text", "intent"} <= set(rows[0]):
+        raise CommandError(f"{args.labelled}: needs the columns text,intent (has {','.join(rows[0])})")
     gold = [r["intent"] for r in rows]
     predicted = [understanding.interpret(Utterance(r["text"])).intent or "out_of_scope" for r in rows]
     report, confused = per_intent_report(gold, predicted)
@@ -239,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         logs.configure(level=settings.log_level, fmt=settings.log_format)
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, CommandError) as exc:
         print(f"ivr: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

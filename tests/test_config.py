@@ -53,3 +53,35 @@ def test_the_ivr_name_wins_over_the_conventional_one():
 def test_defaults_register_no_backend_and_read_no_environment():
     settings = Settings.from_env({})
     assert settings == Settings() and settings.selfservice_backends == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["call", "--script", "/nonexistent/script.yaml"], "cannot read the script /nonexistent/script.yaml"),
+     (["call", "--url", "http://127.0.0.1:9"], "no service answers at http://127.0.0.1:9")],
+)
+def test_the_cli_says_what_is_wrong_in_one_line(argv, message, capsys):
+    from ivr.cli import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_grammar_test_needs_its_columns(tmp_path, capsys):
+    from ivr.cli import main
+
+    labelled = tmp_path / "l.csv"
+    labelled.write_text("utterance,label\nhello,greeting\n")
+    assert main(["grammar", "test", str(labelled)]) == 2
+    assert "needs the columns text,intent (has utterance,label)" in capsys.readouterr().err
+
+
+def test_ctrl_d_at_the_caller_prompt_ends_the_call_quietly(monkeypatch, capsys):
+    import io
+
+    from ivr.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # EOF at once
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")
+    assert main(["call"]) == 0
+    assert "[caller hung up]" in capsys.readouterr().out

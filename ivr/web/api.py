@@ -5,7 +5,7 @@ import functools
 import hmac
 import logging
 
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -17,10 +17,13 @@ def token_required(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         expected = current_app.config["IVR_SETTINGS"].api_token
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if not expected or scheme != "Bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
             log.warning("401 %s from %s: bad or missing API token", request.path, request.remote_addr)
-            abort(401)
+            response = jsonify(error="send Authorization: Bearer <IVR_API_TOKEN>")
+            response.status_code = 401
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ivr"'
+            return response
         return view(*args, **kwargs)
 
     return wrapper

@@ -44,3 +44,10 @@ def test_context_api_unknown_call_is_404(client):
 def test_health_reports_store_and_grammars(client):
     body = client.get("/api/health").get_json()
     assert body["store"] is True and body["locales"] == ["de-DE", "en-US"]
+
+
+def test_unauthorised_is_json_with_the_scheme_it_wants(client):
+    for headers in ({}, {"Authorization": API_TOKEN}, {"Authorization": f"Basic {API_TOKEN}"}):
+        response = client.get("/api/calls/CA1/context", headers=headers)  # a token without "Bearer" is refused too
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "Bearer" in response.get_json()["error"]
