@@ -25,6 +25,10 @@ ENV IVR_GRAMMAR_DIR=/srv/ivr/grammars \
     PYTHONUNBUFFERED=1
 EXPOSE 8000
 USER nobody
-# gthread workers: a Media Stream holds a thread for the length of the call.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "32", "--timeout", "0", \
-     "app:app"]
+# gthread: a Media Stream holds a thread for the length of its call, so --threads must stay well above
+# IVR_MAX_STREAMS (default 8) for webhooks to always find a thread. --timeout is gthread's worker heartbeat, which the
+# main loop keeps while threads serve long streams.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4).status != 200)"
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "32", "--timeout", "30", \
+     "--graceful-timeout", "10", "app:app"]

@@ -86,7 +86,8 @@ def init_app(app: Flask) -> None:
         speech.stream_opened(session)
         try:
             while ws.connected:
-                raw = ws.receive(timeout=60)
+                # A socket that does not start a call within seconds is closed: it would hold a worker thread.
+                raw = ws.receive(timeout=60 if session.call_sid else 5)
                 if raw is None:
                     break
                 try:
