@@ -1,6 +1,7 @@
 """The registry of self-service backends, and the configured set of them for an app."""
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 
 from ivr.types import SelfServiceRequest, SelfServiceResult
@@ -32,13 +33,27 @@ class ActionRegistry:
 
 
 def registry_for(names: Iterable[str]) -> ActionRegistry:
-    """The backends named in IVR_SELFSERVICE (e.g. "demo"); unknown names are refused with the known ones."""
+    """The backends named in IVR_SELFSERVICE: "demo", or your own as "package.module:register", a function that
+    takes the registry and registers actions on it (so a real backend plugs in without editing this project)."""
     registry = ActionRegistry()
     for name in names:
         if name == "demo":
             from ivr.selfservice.demo import DemoBilling, register_demo_actions
 
             register_demo_actions(registry, DemoBilling.from_file())
+        elif ":" in name:
+            _entry_point(name)(registry)
         else:
-            raise ValueError(f"unknown self-service backend {name!r} in IVR_SELFSERVICE (known: demo)")
+            raise ValueError(f"unknown self-service backend {name!r} in IVR_SELFSERVICE (use demo or module:function)")
     return registry
+
+
+def _entry_point(spec: str) -> Callable[[ActionRegistry], None]:
+    module_name, _, attribute = spec.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"self-service backend {spec!r} in IVR_SELFSERVICE cannot be loaded: {exc}") from None
+    if not callable(function):
+        raise ValueError(f"self-service backend {spec!r} in IVR_SELFSERVICE is not a function")
+    return function

@@ -3,7 +3,7 @@ import pytest
 
 from ivr.selfservice import ActionRegistry, registry_for
 from ivr.selfservice.demo import DemoBilling, register_demo_actions, spoken_amount, spoken_date
-from ivr.types import SelfServiceRequest
+from ivr.types import SelfServiceRequest, SelfServiceResult
 
 
 def request(account: str, locale: str = "en-US") -> SelfServiceRequest:
@@ -60,3 +60,17 @@ def test_the_demo_backend_is_registered_only_when_configured(billing):
     registry = ActionRegistry()
     register_demo_actions(registry, billing)
     assert registry.names() == {"account_balance", "send_invoice_copy"}
+
+
+def register_test_backend(registry):
+    """A backend as an operator would ship one: a module function that registers actions."""
+    registry.register("account_balance", lambda request: SelfServiceResult("Your balance is 5 dollars."))
+
+
+def test_an_operators_own_backend_plugs_in_by_module_and_function():
+    registry = registry_for(["tests.selfservice.test_demo:register_test_backend"])
+    assert registry.run("account_balance", request("12345678")).text == "Your balance is 5 dollars."
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        registry_for(["tests.selfservice.test_demo:nothing_here"])
+    with pytest.raises(ValueError, match="cannot be loaded"):
+        registry_for(["no_such_module:register"])
