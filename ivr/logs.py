@@ -41,12 +41,12 @@ TEXT = "%(asctime)s %(levelname)s %(name)s [%(call_sid)s %(locale)s] %(message)s
 
 
 def configure(*, level: str = "INFO", fmt: str = "text") -> None:
-    """Install the handler on the root logger once (gunicorn's and werkzeug's loggers propagate to it)."""
+    """Install the handler on the root logger (gunicorn's and werkzeug's loggers propagate to it), unless logging
+    was configured already (by the host program, or a test runner)."""
     root = logging.getLogger()
-    if any(getattr(h, "ivr", False) for h in root.handlers):
+    if root.handlers:
         return
     handler = logging.StreamHandler()
-    handler.ivr = True  # type: ignore[attr-defined]
     handler.addFilter(CallFields())
     handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
     root.addHandler(handler)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
@@ -54,8 +55,11 @@ def xml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
 
-def voice_webhook(view):
-    """Signed, idempotent for Twilio's retries, and never silent: any fault transfers the caller to a human."""
+def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
+    """Signed, idempotent for Twilio's retries, and never silent: any fault transfers the caller to a human, or,
+    where the call is not in the dialog (on hold, leaving a queue), does what fits there (`on_fault`)."""
+    if view is None:
+        return functools.partial(voice_webhook, on_fault=on_fault)
 
     @twilio_signed
     @functools.wraps(view)
@@ -74,8 +78,8 @@ def voice_webhook(view):
             body = view(*args, **kwargs)
             replies.save_reply(call_sid, key, body)
         except Exception:
-            log.exception("call %s: fault in %s, transferring to a human", call_sid, request.path)
-            body = fault_reply(call_sid, reason="fault")
+            log.exception("call %s: fault in %s, answering so the caller still reaches a human", call_sid, request.path)
+            body = on_fault(call_sid) if on_fault else fault_reply(call_sid, reason="fault")
         return xml(body)
 
     return wrapper
@@ -172,8 +176,20 @@ def wait() -> Response:
                           audio_url=player(locale)))
 
 
+def keep_holding(call_sid: str) -> str:
+    """A fault while on hold: stay in the queue with the hold announcements (never a second <Enqueue>)."""
+    return twiml.redirect(twiml.url("/voice/wait", queue=request.args.get("queue", ""), locale=locale_param()))
+
+
+def leave_quietly_unless_failed(call_sid: str) -> str:
+    """A fault after the caller left the queue: a bridged or finished call ends quietly; a failed queue → a human."""
+    if params.text("QueueResult", limit=32) in ("bridged", "bridging-in-process", "hangup", "leave", "redirected"):
+        return twiml.empty()
+    return fault_reply(call_sid, reason="queue_error")
+
+
 @bp.post("/wait-callback")
-@voice_webhook
+@voice_webhook(on_fault=keep_holding)
 def wait_callback() -> str:
     """The caller on hold pressed a key: 1 leaves the queue with a callback request, anything else keeps waiting."""
     locale, queue = locale_param(), request.args.get("queue", "")
@@ -185,7 +201,7 @@ def wait_callback() -> str:
 
 
 @bp.post("/queue-exit")
-@voice_webhook
+@voice_webhook(on_fault=leave_quietly_unless_failed)
 def queue_exit() -> str:
     """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
     result, call_sid, queue = params.text("QueueResult", limit=32), request.form["CallSid"], request.args.get("queue")

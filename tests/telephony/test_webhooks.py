@@ -159,7 +159,7 @@ def test_store_failure_mid_call_sends_the_caller_to_a_human(settings, clock, cap
         root = twiml(helper.post("/voice/gather", {**CALL, "SpeechResult": "pay my bill"}))
     assert root.find("./Enqueue").text == "general"
     assert "went wrong" in root.find("./Say").text
-    assert "transferring to a human" in caplog.text
+    assert "fault in /voice/gather" in caplog.text
 
 
 def test_wait_url_announces_position_and_estimated_wait(twilio):
@@ -313,3 +313,17 @@ def test_control_characters_never_reach_the_twiml(settings, redis_client, clock)
     root = twiml(TwilioHelper(app.test_client()).post("/voice/incoming", {**CALL, "From": "+1555\x00\x07<x>"}))
     caller = next(p for p in root.findall("./Connect/Stream/Parameter") if p.get("name") == "caller")
     assert caller.get("value") == "+1555<x>"
+
+
+def test_faults_are_answered_as_fits_where_the_call_is(settings, clock):
+    server = fakeredis.FakeServer()
+    app = make_app(settings, fakeredis.FakeRedis(server=server, decode_responses=True), clock)
+    helper = TwilioHelper(app.test_client())
+    helper.post("/voice/incoming", CALL)
+    server.connected = False  # Redis goes away while the caller is queued
+    bridged = twiml(helper.post("/voice/queue-exit?queue=billing", {**CALL, "QueueResult": "bridged"}))
+    assert list(bridged) == []  # with an agent: nothing more to say, certainly no second <Enqueue>
+    failed = twiml(helper.post("/voice/queue-exit?queue=billing", {**CALL, "QueueResult": "system-error"}))
+    assert failed.find("./Enqueue").text == "general"
+    holding = twiml(helper.post("/voice/wait-callback?queue=billing&locale=en-US", {**CALL, "Digits": "1"}))
+    assert holding.find("./Redirect").text.startswith("/voice/wait?queue=billing") and holding.find("./Enqueue") is None
