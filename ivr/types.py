@@ -40,7 +40,8 @@ class Interpretation:
     intent: str | None = None
     score: float = 0.0
     ranking: tuple[tuple[str, float], ...] = ()
-    out_of_scope: bool = False
+    out_of_scope: bool = False  # no intent: either not understood, or…
+    unsupported: bool = False  # …understood as something this hotline does not handle
     wants_agent: bool = False  # an agent word, the agent intent, or a lone 0 key
     yes_no: bool | None = None
     digits: str = ""  # keyed (without "#") or spoken

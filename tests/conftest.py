@@ -139,11 +139,3 @@ def simulator(client) -> TwilioSimulator:
 def understanding(shipped_catalog) -> Understanding:
     return shipped_catalog.get("en-US")
 
-
-def pytest_collection_modifyitems(items):
-    """With two workers (pyproject's addopts), every test that serves the shipped grammars runs on one of them, so
-    the classifiers are trained once; the model and benchmark tests run on the other."""
-    serving = {"app", "client", "twilio", "simulator", "understanding", "shipped_catalog", "settings"}
-    for item in items:
-        group = "grammars" if serving & set(getattr(item, "fixturenames", ())) else "models"
-        item.add_marker(pytest.mark.xdist_group(group))

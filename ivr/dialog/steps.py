@@ -22,7 +22,7 @@ def on_intent(turn: DialogTurn, reading: Interpretation) -> None:
         return accept(turn, chosen)
     turn.state.ranking = [(name, round(s, 4)) for name, s in reading.ranking[:4]]
     if reading.out_of_scope or reading.intent is None:
-        return turn.retry(reason="no_match")
+        return turn.retry(reason="out_of_scope" if reading.unsupported else "no_match")
     turn.remember(reading.intent, reading.score, reading.ranking)
     (first, p1), (second, p2) = reading.ranking[0], reading.ranking[1]
     policy = grammar.intents[first].confirm

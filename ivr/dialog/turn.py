@@ -81,6 +81,8 @@ class DialogTurn:
             self.say(self.prompts.didnt_hear if heard_nothing else self.prompts.slot_retry)
             return self.ask_again()
         variants = self.prompts.no_input if heard_nothing else self.prompts.no_match
+        if reason == "out_of_scope":  # say what the hotline does handle, then as for anything not understood
+            variants = [self.prompts.out_of_scope, *self.prompts.no_match[1:]]
         text = variants[min(self.state.retries - 1, len(variants) - 1)]
         if self.state.retries == len(variants):
             text = f"{text} {self.grammar.menu()}"  # last try: offer the keypad menu

@@ -92,6 +92,7 @@ class Prompts(_Strict):
     greeting: str
     no_input: list[str] = Field(min_length=1)
     no_match: list[str] = Field(min_length=1)
+    out_of_scope: str  # a request the hotline does not handle: say what it does handle
     confirm: str  # {label}
     disambiguate: str  # {first} {second}
     slot_retry: str
@@ -157,7 +158,7 @@ class Grammar(_Strict):
     def static_prompts(self) -> list[str]:
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
-        texts = [p.greeting, *p.no_input, *p.no_match, p.slot_retry, p.didnt_hear, p.silent_goodbye, p.callback_offer,
+        texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye, p.callback_offer,
                  p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt

@@ -43,8 +43,10 @@ class Understanding:
         full = self.classifier.rank(texts, weights)
         ranking = tuple((name, score) for name, score in full if name != OUT_OF_SCOPE)
         top, score = ranking[0]
-        oos = full[0][0] == OUT_OF_SCOPE or score < self.grammar.thresholds.out_of_scope
-        return Interpretation(utterance, intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos)
+        unsupported = full[0][0] == OUT_OF_SCOPE
+        oos = unsupported or score < self.grammar.thresholds.out_of_scope
+        return Interpretation(utterance, intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos,
+                              unsupported=unsupported)
 
 
 def understand(utterance: Utterance, expecting: Expectation, understanding: Understanding) -> Interpretation:
@@ -60,7 +62,7 @@ def understand(utterance: Utterance, expecting: Expectation, understanding: Unde
     classified_agent = expecting.kind == "intent" and reading.intent == AGENT_INTENT
     return Interpretation(
         utterance, intent=reading.intent, score=reading.score, ranking=reading.ranking,
-        out_of_scope=reading.out_of_scope,
+        out_of_scope=reading.out_of_scope, unsupported=reading.unsupported,
         wants_agent=utterance.digits == "0" or mentions_agent or classified_agent,  # longer keys may start with 0
         yes_no=parse_yes_no(utterance.text, keyed, words),
         digits=keyed or parse_digits(utterance.text, words),

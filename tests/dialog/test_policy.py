@@ -198,6 +198,14 @@ def test_no_match_reprompts_offers_menu_then_escalates():
     assert transfer_of(third) is not None and state.transfer_reason == "no_match" and state.total_retries == 3
 
 
+def test_a_request_the_hotline_does_not_handle_hears_what_it_does_handle():
+    unsupported = replace(heard(None), unsupported=True)
+    _, first = run(unsupported)
+    assert "I can help with bills and payments" in spoken(first) and "different way" not in spoken(first)
+    state, third = run(unsupported, unsupported, unsupported)
+    assert transfer_of(third) is not None and state.transfer_reason == "out_of_scope"
+
+
 def test_unknown_menu_key_is_a_no_match():
     state, actions = run(keys("9"))
     assert state.retries == 1 and transfer_of(actions) is None

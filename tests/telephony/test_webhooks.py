@@ -71,7 +71,7 @@ def test_prompts_before_a_question_are_inside_gather_for_barge_in(twilio):
     twilio.post("/voice/incoming", CALL)
     root = twiml(twilio.post("/voice/gather", {**CALL, "SpeechResult": "what's the weather like"}))
     assert root.find("./Say") is None
-    assert "different way" in root.find("./Gather/Say").text
+    assert "I can help with bills" in root.find("./Gather/Say").text  # off-topic: what the hotline does handle
 
 
 @pytest.mark.parametrize(
