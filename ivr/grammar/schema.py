@@ -158,8 +158,8 @@ class Grammar(_Strict):
     def static_prompts(self) -> list[str]:
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
-        texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye, p.callback_offer,
-                 p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
+        texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye,
+                 p.callback_offer, p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():
