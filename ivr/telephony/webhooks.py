@@ -80,6 +80,10 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
         except Exception:
             log.exception("call %s: fault in %s, answering so the caller still reaches a human", call_sid, request.path)
             body = on_fault(call_sid) if on_fault else fault_reply(call_sid, reason="fault")
+            try:  # a retry of this request gets the same answer, not a wait for a reply that never comes
+                replies.save_reply(call_sid, key, body)
+            except Exception:
+                log.warning("call %s: the fault answer could not be stored for retries", call_sid)
         return xml(body)
 
     return wrapper

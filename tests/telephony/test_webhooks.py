@@ -327,3 +327,16 @@ def test_faults_are_answered_as_fits_where_the_call_is(settings, clock):
     assert failed.find("./Enqueue").text == "general"
     holding = twiml(helper.post("/voice/wait-callback?queue=billing&locale=en-US", {**CALL, "Digits": "1"}))
     assert holding.find("./Redirect").text.startswith("/voice/wait?queue=billing") and holding.find("./Enqueue") is None
+
+
+def test_a_retry_after_a_fault_gets_the_same_fault_answer_at_once(settings, redis_client, clock):
+    from ivr.store.calls import PENDING
+
+    app = make_app(settings, redis_client, clock)
+    app.extensions["ivr.conversations"].catalog = None  # the dialog cannot run: every turn faults
+    helper = TwilioHelper(app.test_client())
+    params = {**CALL, "SpeechResult": "my internet is down"}
+    first = helper.post("/voice/gather", params).get_data(as_text=True)
+    replies = [redis_client.get(k) for k in redis_client.keys(f"ivr:call:{CALL['CallSid']}:reply:*")]
+    assert replies == [first] and PENDING not in replies  # stored: a retry is answered at once, not after a wait
+    assert helper.post("/voice/gather", params).get_data(as_text=True) == first
