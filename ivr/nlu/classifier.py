@@ -74,7 +74,10 @@ class IntentClassifier:
                 fold_ngrams, fold_svm = cls._fit([texts[i] for i in train_idx], gold[train_idx], part)
                 x = cls._stack(fold_ngrams.transform([texts[i] for i in test_idx]),
                                dense[test_idx] if dense is not None else None)
-                held_out[np.ix_(test_idx, fold_svm.classes_)] = fold_svm.decision_function(x)
+                margins = fold_svm.decision_function(x)
+                if margins.ndim == 1:  # two classes: one margin, for the second class
+                    margins = np.column_stack([-margins, margins])
+                held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
             temperature = fit_temperature(held_out, gold)
         return cls(ngrams, encoder, svm, names, temperature)
 

@@ -54,3 +54,14 @@ def test_temperature_is_fitted_from_held_out_phrases():
     uncalibrated = IntentClassifier.train(texts, labels, calibrate=False)
     assert calibrated.temperature != uncalibrated.temperature
     assert calibrated.rank(["apple thing"])[0][0] == "apple"
+
+
+def test_a_grammar_of_two_intents_trains_and_calibrates():
+    pay = ["pay my bill", "I want to pay", "make a payment", "pay what I owe", "settle my bill", "a payment please",
+           "can I pay now"]
+    net = ["my internet is down", "no internet", "wifi is dead", "the router is off", "no connection",
+           "internet keeps dropping", "cannot get online"]
+    texts, labels = pay + net, ["pay"] * len(pay) + ["net"] * len(net)
+    classifier = IntentClassifier.train(texts, labels)
+    ranked = classifier.rank(["the internet stopped working"])
+    assert ranked[0][0] == "net" and abs(sum(score for _, score in ranked) - 1) < 1e-6
