@@ -83,6 +83,19 @@ def vosk_factory(path: Path) -> Callable[[str], Recognizer]:
     return lambda locale: VoskRecognizer(model, language=locale[:2])
 
 
+def cap_streams_by_cost(speech: Speech, configured: int) -> None:
+    """Admit no more stream calls than the recogniser can decode in real time here (IVR_MAX_STREAMS is the cap)."""
+    from ivr.speech.capacity import measure
+
+    try:
+        fits = measure(speech.recognizer_for)  # type: ignore[arg-type]
+    except Exception:
+        log.exception("could not measure the recogniser's cost; admitting up to IVR_MAX_STREAMS=%d", configured)
+        return
+    speech.max_streams = min(configured, fits)
+    log.info("stream calls admitted per process: %d (IVR_MAX_STREAMS %d)", speech.max_streams, configured)
+
+
 def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
     renderer = app.config.get("IVR_TTS")
@@ -105,5 +118,8 @@ def init_app(app: Flask) -> None:
     else:
         log.info("speech: stream mode, on-prem Vosk recognition")
     pool = ThreadPoolExecutor(settings.stream_workers, thread_name_prefix="stream-lane")
-    app.extensions["ivr.speech"] = Speech(prompts, factory, pool, paced=app.config.get("IVR_PACED", True), tts=tts,
-                                          max_streams=settings.max_streams, max_lag_s=settings.max_stream_lag_ms / 1000)
+    speech = Speech(prompts, factory, pool, paced=app.config.get("IVR_PACED", True), tts=tts,
+                    max_streams=settings.max_streams, max_lag_s=settings.max_stream_lag_ms / 1000)
+    app.extensions["ivr.speech"] = speech
+    if factory is not None and "IVR_RECOGNIZER_FACTORY" not in app.config:
+        pool.submit(cap_streams_by_cost, speech, settings.max_streams)  # ~2 s of decoding, off the start-up path

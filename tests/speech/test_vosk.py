@@ -96,3 +96,11 @@ def test_many_recognizers_share_one_model_concurrently(model, short8k):
 def test_feeding_before_start_is_an_error(model):
     with pytest.raises(RuntimeError):
         VoskRecognizer(model).feed(b"\x00" * 320)
+
+
+def test_the_recognisers_cost_per_audio_second_is_measured_and_caps_admission(model):
+    from ivr.speech.capacity import cost_per_audio_second, streams_for
+
+    cost = cost_per_audio_second(VoskRecognizer(model, language="ko"), seconds=1.0)
+    assert 0 < cost < 10  # CPU seconds per audio second; printed by `ivr bench latency`
+    assert streams_for(cost, cores=2) == max(1, int(1.6 / cost))
