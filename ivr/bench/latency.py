@@ -157,7 +157,7 @@ def run(*, calls: int = 20, out=print) -> None:
 
             cost = cost_per_audio_second(app.extensions["ivr.speech"].recognizer_for("en-US"))
             out(f"recognition costs {cost:.2f} CPU s per audio s: {0.8 / cost:.1f} speaking calls per core fit in real "
-                f"time ({streams_for(cost)} on this machine's cores, with 20 % headroom)")
+                f"time; {streams_for(cost)} calls on this machine (listening half the time, 20 % headroom)")
         base = frame_handling(app, recognizer_s=0.0, backend_s=0.0)
         slow = frame_handling(app, recognizer_s=0.3, backend_s=1.0)
         for name, delays in (("fast recogniser + backend", base), ("recogniser 300 ms + backend 1 s", slow)):

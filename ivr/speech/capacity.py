@@ -14,6 +14,7 @@ from ivr.speech.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
 HEADROOM = 0.8  # of the cores: webhooks, the NLU and prompt playback need some too
+LISTENING = 0.5  # share of a call's time the recogniser is fed: it hears nothing while prompts play
 
 
 def speech_like(seconds: float) -> bytes:
@@ -39,7 +40,7 @@ def cost_per_audio_second(recognizer: Recognizer, *, seconds: float = 2.0) -> fl
 def streams_for(cost: float, *, cores: int | None = None) -> int:
     """Calls whose recognition fits in the cores' real time, with headroom; at least one."""
     cores = cores or os.cpu_count() or 1
-    return max(1, int(cores * HEADROOM / max(cost, 1e-6)))
+    return max(1, int(cores * HEADROOM / max(cost * LISTENING, 1e-6)))
 
 
 def measure(recognizer_for: Callable[[str], Recognizer], *, locale: str = "en-US") -> int:

@@ -4,7 +4,7 @@ import pytest
 from ivr.speech.capacity import speech_like, streams_for
 
 
-@pytest.mark.parametrize(("cost", "cores", "streams"), [(0.3, 2, 5), (0.05, 2, 32), (2.0, 2, 1), (0.2, 8, 32)])
+@pytest.mark.parametrize(("cost", "cores", "streams"), [(0.3, 2, 10), (0.05, 2, 64), (4.0, 2, 1), (0.9, 2, 3)])
 def test_calls_that_fit_in_real_time_with_headroom(cost, cores, streams):
     assert streams_for(cost, cores=cores) == streams
 
