@@ -23,11 +23,10 @@ def start(state: DialogState, grammar: Grammar, now: float) -> Outcome:
 
 def decide(state: DialogState, reading: Interpretation, grammar: Grammar, now: float) -> Outcome:
     """Consume one caller turn, as the NLU read it, and decide what happens next."""
-    if state.step == "done":
-        turn = DialogTurn(state, grammar, now)
+    turn = DialogTurn(state, grammar, now)
+    if state.step == "done":  # a late or repeated answer: the decision stands, the state is not touched
         HANDLERS["done"](turn, reading)
         return state, turn.actions
-    turn = DialogTurn(state, grammar, now)
     turn.state.turn_count += 1
     utterance = reading.utterance
     text = utterance.text or (f"[keyed {utterance.digits}]" if utterance.digits else "[no input]")
