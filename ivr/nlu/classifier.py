@@ -21,7 +21,7 @@ EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF 
 
 
 class Encoder(Protocol):
-    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, remember: bool = False) -> np.ndarray: ...
 
 
 def ngram_features() -> FeatureUnion:
@@ -62,7 +62,7 @@ class IntentClassifier:
         """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows."""
         names = sorted(set(labels))
         gold = np.array([names.index(label) for label in labels])
-        dense = encoder.encode(texts) * EMBEDDING_WEIGHT if encoder else None
+        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
         ngrams, svm = cls._fit(texts, gold, dense)
         temperature = 10.0
         folds = min(5, int(np.bincount(gold).min()))

@@ -70,9 +70,9 @@ class SentenceEncoder:
         self._cache_size = 50_000
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-length embeddings, one row per text. Grammar phrases are remembered, so rebuilding a grammar
-        after an edit only encodes the phrases that changed."""
+    def encode(self, texts: Sequence[str], *, remember: bool = False) -> np.ndarray:
+        """Unit-length embeddings, one row per text. Grammar phrases are remembered (`remember`), so rebuilding a
+        grammar after an edit only encodes the phrases that changed; what callers say is never kept."""
         with self._lock:
             known = {t: self._cache[t] for t in texts if t in self._cache}
         missing = list(dict.fromkeys(t for t in texts if t not in known))
@@ -80,7 +80,9 @@ class SentenceEncoder:
             fresh = self.encode_uncached(missing)
             with self._lock:
                 for text, vector in zip(missing, fresh, strict=True):
-                    self._cache[text] = known[text] = vector
+                    known[text] = vector
+                    if remember:
+                        self._cache[text] = vector
                 while len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return np.stack([known[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)

@@ -65,3 +65,13 @@ def test_a_grammar_of_two_intents_trains_and_calibrates():
     classifier = IntentClassifier.train(texts, labels)
     ranked = classifier.rank(["the internet stopped working"])
     assert ranked[0][0] == "net" and abs(sum(score for _, score in ranked) - 1) < 1e-6
+
+
+def test_what_callers_say_is_never_kept_in_the_encoders_cache(understanding):
+    encoder = understanding.classifier.encoder
+    if encoder is None:
+        pytest.skip("no sentence encoder installed")
+    said = "my card number is four one one one and my wifi died"
+    understanding.interpret(Utterance(said))
+    assert said not in encoder._cache
+    assert understanding.grammar.intents["pay_bill"].phrases[0] in encoder._cache  # grammar phrases are
