@@ -145,12 +145,6 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Alternative(Record):
-    intent: str
-    score: float
-
-
-@dataclass(frozen=True)
 class CallContext(Record):
     """Everything the caller already told us, stored before the transfer and shown on the agent's screen."""
 

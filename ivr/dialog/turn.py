@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 
 from ivr.dialog.state import DialogState, Step
-from ivr.grammar import Grammar, is_open, vocabulary
-from ivr.grammar.hours import spoken_hours
+from ivr.grammar import Grammar, is_open, spoken_hours, vocabulary
 from ivr.types import Action, Expectation, Hangup, Listen, ListenKind, Say, Transfer, Turn
 
 
