@@ -192,6 +192,7 @@ def context_of(state: DialogState, grammar: Grammar) -> CallContext:
         retries=state.total_retries, agent_requested=state.agent_requested, mood=mood, queue=state.queue,
         skills=tuple(state.skills), reason=state.transfer_reason, callback_number=state.callback_number,
         summary=summarize(grammar, intent=state.intent, score=state.score, slots=state.slots,
-                          agent_requested=state.agent_requested, retries=state.total_retries, mood=mood),
-        started_at=state.started_at,
+                          agent_requested=state.agent_requested, retries=state.total_retries, mood=mood,
+                          further=state.further),
+        started_at=state.started_at, further=tuple(state.further),
     )

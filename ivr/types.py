@@ -47,6 +47,7 @@ class Interpretation:
     digits: str = ""  # keyed (without "#") or spoken
     choice: str | None = None  # the intent picked in a "which one?" question
     menu_intent: str | None = None  # the intent a keypad menu key selects
+    further: tuple[str, ...] = ()  # more needs named in the same sentence, in the order said
 
     @property
     def no_input(self) -> bool:
@@ -166,6 +167,7 @@ class CallContext(Record):
     callback_number: str | None
     summary: str
     started_at: float
+    further: tuple[str, ...] = ()  # needs the caller named too, not handled yet (the agent takes them on)
 
 
 @dataclass(frozen=True)

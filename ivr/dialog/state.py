@@ -19,6 +19,7 @@ class DialogState:
     started_at: float = 0.0
     step: Step = "intent"
     intent: str | None = None
+    further: list[str] = field(default_factory=list)  # more needs named in the same sentence, handled next
     score: float = 0.0
     ranking: list[tuple[str, float]] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)

@@ -24,6 +24,7 @@ def on_intent(turn: DialogTurn, reading: Interpretation) -> None:
     if reading.out_of_scope or reading.intent is None:
         return turn.retry(reason="out_of_scope" if reading.unsupported else "no_match")
     turn.remember(reading.intent, reading.score, reading.ranking)
+    turn.state.further = list(reading.further)
     (first, p1), (second, p2) = reading.ranking[0], reading.ranking[1]
     policy = grammar.intents[first].confirm
     if p1 - p2 < thresholds.disambiguate_margin and policy != "never":
@@ -125,15 +126,17 @@ HANDLERS: StepHandlers = {
 }
 
 
-def accept(turn: DialogTurn, intent: str) -> None:
+def accept(turn: DialogTurn, intent: str, *, announced: bool = False) -> None:
     """The caller's need is known: collect missing slots, then route or run the self-service action."""
     turn.state.intent = intent
     missing = [s for s in turn.grammar.intents[intent].slots if s not in turn.state.slots]
     if missing:
         turn.state.pending_slot = missing[0]
         turn.goto("slot")
-        understood = turn.prompts.understood.format(label=turn.grammar.intents[intent].label)
-        turn.say(f"{understood} {turn.grammar.slots[missing[0]].prompt}")  # say what was understood, then ask
+        ask = turn.grammar.slots[missing[0]].prompt
+        if not announced:  # say what was understood, then ask
+            ask = f"{turn.prompts.understood.format(label=turn.grammar.intents[intent].label)} {ask}"
+        turn.say(ask)
         return turn.listen()
     route = turn.grammar.intents[intent].route
     if not route.action:
@@ -150,6 +153,10 @@ def after_self_service(turn: DialogTurn, result: SelfServiceResult) -> None:
         return turn.transfer(route.queue or turn.grammar.default_queue, route.skills, reason="self_service_failed")
     turn.state.outcome = "self_service"
     turn.say(result.text)
+    if turn.state.further:  # the next need the caller named in the same sentence
+        following = turn.state.further.pop(0)
+        turn.say(turn.prompts.also_mentioned.format(label=turn.grammar.intents[following].label))
+        return accept(turn, following, announced=True)
     turn.goto("anything_else")
     turn.say(turn.prompts.anything_else)
     turn.listen()

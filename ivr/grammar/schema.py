@@ -98,6 +98,7 @@ class Prompts(_Strict):
     slot_retry: str
     didnt_hear: str  # before asking a question again after silence
     understood: str  # {label}: said before asking for details ("About your invoice:")
+    also_mentioned: str  # {label}: the next of several needs named in one sentence
     silent_goodbye: str  # a line that stayed silent through every reprompt
     callback_offer: str  # after `closed`, and again when the answer was not understood
     transfer: str  # {queue}
@@ -120,7 +121,8 @@ PLACEHOLDERS: dict[str, set[str]] = {  # prompt → the placeholders it is forma
     name: set() for name in Prompts.model_fields
 } | {"confirm": {"label"}, "disambiguate": {"first", "second"}, "transfer": {"queue"}, "agent": {"queue"},
      "closed": {"queue", "hours"}, "menu_option": {"label", "key"}, "menu": {"options"},
-     "wait": {"position", "minutes"}, "whisper": {"summary"}, "understood": {"label"}}
+     "wait": {"position", "minutes"}, "whisper": {"summary"}, "understood": {"label"},
+     "also_mentioned": {"label"}}
 
 
 class Grammar(_Strict):

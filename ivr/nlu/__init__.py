@@ -48,6 +48,21 @@ class Understanding:
         return Interpretation(utterance, intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos,
                               unsupported=unsupported)
 
+    def needs(self, text: str) -> list[Interpretation]:
+        """The requests of a sentence that names several ("my balance, and also my internet keeps dropping"): one
+        confident reading per clause, in the order said; empty when the sentence names fewer than two."""
+        joins = "|".join(vocabulary(self.grammar.locale).also)
+        clauses = [c for c in re.split(rf"\b(?:{joins})\b", text.lower()) if len(re.findall(r"[\w']+", c)) >= 2]
+        if len(clauses) < 2:
+            return []
+        readings: list[Interpretation] = []
+        for clause in clauses:
+            reading = self.interpret(Utterance(clause))
+            named = {r.intent for r in readings}
+            if reading.intent not in (None, AGENT_INTENT, *named) and reading.score >= self.grammar.thresholds.confirm:
+                readings.append(reading)
+        return readings if len(readings) >= 2 else []
+
 
 def understand(utterance: Utterance, expecting: Expectation, understanding: Understanding) -> Interpretation:
     """Read one caller turn for the question asked: intents when the question is open, and the yes/no, digits,
@@ -58,6 +73,9 @@ def understand(utterance: Utterance, expecting: Expectation, understanding: Unde
     request = _request_in(utterance.text, words) if expecting.kind == "yes_no" else utterance.text
     if request and expecting.rank_intents:
         reading = understanding.interpret(replace(utterance, text=request) if request != utterance.text else utterance)
+        needs = understanding.needs(request)
+        if needs:  # the first need said is handled first; the others follow
+            reading = replace(needs[0], further=tuple(n.intent for n in needs[1:] if n.intent))
     mentions_agent = bool(utterance.text) and _mentions(utterance.text, grammar.agent_words, words.agent)
     classified_agent = expecting.kind == "intent" and reading.intent == AGENT_INTENT
     return Interpretation(
@@ -68,6 +86,7 @@ def understand(utterance: Utterance, expecting: Expectation, understanding: Unde
         digits=keyed or parse_digits(utterance.text, words),
         choice=_choice(expecting.choices, keyed, reading, grammar) if expecting.choices else None,
         menu_intent=next((n for n, i in grammar.intents.items() if keyed and i.dtmf == keyed[:1]), None),
+        further=reading.further,
     )
 
 

@@ -25,15 +25,16 @@ SUMMARY = {  # the agents' language is the hotline's
     "en": {"topic": "Caller is calling about {topic}", "unknown": "an unrecognised request",
            "confidence": " (confidence {percent} percent)", "account": "account ending {digits}",
            "agent": "asked for an agent", "retries": "{n} retries", "retry": "1 retry",
-           "frustrated": "sounds frustrated"},
+           "frustrated": "sounds frustrated", "also": "also {topics}", "and": " and "},
     "de": {"topic": "Anliegen: {topic}", "unknown": "nicht erkannt", "confidence": " (Sicherheit {percent} Prozent)",
            "account": "Kundennummer endet auf {digits}", "agent": "wollte einen Mitarbeiter",
-           "retries": "{n} Wiederholungen", "retry": "1 Wiederholung", "frustrated": "klingt verärgert"},
+           "retries": "{n} Wiederholungen", "retry": "1 Wiederholung", "frustrated": "klingt verärgert",
+           "also": "außerdem {topics}", "and": " und "},
 }
 
 
 def summarize(grammar: Grammar, *, intent: str | None, score: float, slots: dict[str, str], agent_requested: bool,
-              retries: int, mood: str) -> str:
+              retries: int, mood: str, further: Iterable[str] = ()) -> str:
     """One sentence for the whisper and the screen pop, in the hotline's language."""
     words = SUMMARY.get(grammar.locale[:2], SUMMARY["en"])
     known = intent in grammar.intents
@@ -41,6 +42,9 @@ def summarize(grammar: Grammar, *, intent: str | None, score: float, slots: dict
     parts = [words["topic"].format(topic=topic)]
     if known and score:
         parts[0] += words["confidence"].format(percent=round(score * 100))
+    others = [_POSSESSIVE.sub("", grammar.intents[name].label) for name in further if name in grammar.intents]
+    if others:
+        parts.append(words["also"].format(topics=words["and"].join(others)))
     if slots.get("account_number"):
         parts.append(words["account"].format(digits=" ".join(slots["account_number"][-4:])))
     if agent_requested:

@@ -93,3 +93,15 @@ def test_choices_named_in_other_words(shipped_catalog, locale, choices, text, ch
 def test_a_request_after_yes_is_read_as_the_request(understanding, text, intent):
     reading = understand(Utterance(text), Expectation("yes_no", rank_intents=True), understanding)
     assert reading.intent == intent and reading.yes_no is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "further"),
+    [("what's my balance and also my internet keeps dropping", "check_balance", ("internet_down",)),
+     ("my internet is down and I also want to pay my bill", "internet_down", ("pay_bill",)),
+     ("I want to pay my bill and I want to do it now", "pay_bill", ()),
+     ("my internet keeps dropping out", "internet_down", ())],
+)
+def test_several_needs_in_one_sentence_are_read_in_the_order_said(understanding, text, intent, further):
+    reading = understand(Utterance(text), OPEN, understanding)
+    assert (reading.intent, reading.further) == (intent, further)

@@ -24,12 +24,13 @@ class Vocabulary:
     ordinals: dict[str, int]  # "the second one" → index 1 of the offered choices
     digit_homophones: dict[str, int]  # "one two three for five": a digit only between other digits
     days: tuple[str, ...]  # Monday … Sunday, for spoken opening hours
+    also: tuple[str, ...]  # regular expressions for words joining two requests in one sentence
 
 
 def _from(module: ModuleType) -> Vocabulary:
     return Vocabulary(module.YES, module.NO, module.UNITS, module.TEENS, module.TENS, module.REPEAT, module.HUNDRED,
                       module.YES_NO_WORDS, module.DIGIT_WORDS, module.YES_NO_HINTS, module.AGENT, module.ORDINALS,
-                      module.DIGIT_HOMOPHONES, module.DAYS)
+                      module.DIGIT_HOMOPHONES, module.DAYS, module.ALSO)
 
 
 _LANGUAGES = {"en": _from(en), "de": _from(de)}

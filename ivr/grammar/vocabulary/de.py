@@ -19,3 +19,6 @@ ORDINALS = {"erste": 0, "ersten": 0, "erstes": 0, "erster": 0, "zweite": 1, "zwe
             "zweiter": 1, "andere": 1, "anderen": 1, "letzte": 1, "letzten": 1}
 DIGIT_HOMOPHONES: dict[str, int] = {}
 DAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+# Words that join two requests in one sentence ("mein Kontostand, und außerdem geht das Internet nicht").
+ALSO = (r"und außerdem", r"und ausserdem", r"außerdem", r"ausserdem", r"und dann", r"und auch", r"sowie",
+        r"zusätzlich", r"und")

@@ -21,3 +21,5 @@ AGENT = (r"agents?", r"operators?", r"representatives?", r"reps?", r"humans?", r
 ORDINALS = {"first": 0, "former": 0, "second": 1, "latter": 1, "other": 1}
 DIGIT_HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8}  # only between digits
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# Words that join two requests in one sentence ("my balance, and also my internet keeps dropping").
+ALSO = (r"and also", r"and then", r"and another thing", r"as well as", r"also", r"plus", r"and i also", r"and")
