@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import re
 
+from text_to_num import alpha2digit
+
 from ivr.grammar import Vocabulary, vocabulary
 
 _ENGLISH = vocabulary("en-US")
 
 
 def parse_digits(text: str, words: Vocabulary = _ENGLISH) -> str:
-    """Turn "four five six seven", "double seven", "oh", "twenty three" or "4567" into a digit string."""
+    """Turn "four five six seven", "double seven", "oh", "twenty three", "vierunddreißig" or "4567" into a digit
+    string. Number words ("twelve thirty four", "einundzwanzig") are read by text2num first."""
     out: list[str] = []
     repeat = 1
-    tokens = re.findall(r"[0-9]+|[a-zäöüß']+", text.lower())
+    tokens = re.findall(r"[0-9]+|[a-zäöüß']+", alpha2digit(text.lower(), words.language))
 
     def is_digit_word(index: int) -> bool:
         word = tokens[index] if 0 <= index < len(tokens) else ""

@@ -19,11 +19,15 @@ GERMAN = vocabulary("de-DE")
         ("zero zero one", "001"),
         ("vier fünf doppel sieben null", "45770"),
         ("zwo drei", "23"),
+        ("zwölf vierunddreißig sechsundfünfzig achtundsiebzig", "12345678"),
+        ("null drei null, einundzwanzig dreiundvierzig", "0302143"),
+        ("twelve thirty four fifty six", "123456"),
+        ("nineteen hundred", "1900"),
         ("hello", ""),
     ],
 )
 def test_parse_digits(spoken, digits):
-    words = GERMAN if spoken.startswith(("vier", "zwo")) else vocabulary("en-US")
+    words = GERMAN if spoken.startswith(("vier", "zwo", "zwölf", "null")) else vocabulary("en-US")
     assert parse_digits(spoken, words) == digits
 
 

@@ -10,6 +10,7 @@ from ivr.grammar.vocabulary import de, en
 
 @dataclass(frozen=True)
 class Vocabulary:
+    language: str  # ISO 639-1 code ("en", "de")
     yes: tuple[str, ...]
     no: tuple[str, ...]
     units: dict[str, int]  # spoken digit words
@@ -28,9 +29,10 @@ class Vocabulary:
 
 
 def _from(module: ModuleType) -> Vocabulary:
-    return Vocabulary(module.YES, module.NO, module.UNITS, module.TEENS, module.TENS, module.REPEAT, module.HUNDRED,
-                      module.YES_NO_WORDS, module.DIGIT_WORDS, module.YES_NO_HINTS, module.AGENT, module.ORDINALS,
-                      module.DIGIT_HOMOPHONES, module.DAYS, module.ALSO)
+    return Vocabulary(module.__name__.rsplit(".", 1)[-1], module.YES, module.NO, module.UNITS, module.TEENS,
+                      module.TENS, module.REPEAT, module.HUNDRED, module.YES_NO_WORDS, module.DIGIT_WORDS,
+                      module.YES_NO_HINTS, module.AGENT, module.ORDINALS, module.DIGIT_HOMOPHONES, module.DAYS,
+                      module.ALSO)
 
 
 _LANGUAGES = {"en": _from(en), "de": _from(de)}
