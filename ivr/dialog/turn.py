@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from ivr.dialog.state import DialogState, Step
-from ivr.grammar import Grammar, is_open, spoken_hours, vocabulary
+from ivr.grammar import Grammar, spoken_hours, vocabulary
 from ivr.types import Action, Expectation, Hangup, Listen, ListenKind, Say, Transfer, Turn
 
 
@@ -129,8 +129,7 @@ class DialogTurn:
         self.transfer(queue, skills, reason=reason)
 
     def is_open(self, queue_name: str) -> bool:
-        queue = self.grammar.queues[queue_name]
-        return is_open(queue.hours, queue.timezone, self.now)
+        return self.grammar.queues[queue_name].is_open(self.now, self.grammar.locale)
 
     def transfer(self, queue_name: str, skills: list[str], *, reason: str, respect_hours: bool = True,
                  announce: bool = True) -> None:
@@ -141,7 +140,9 @@ class DialogTurn:
             self.goto("callback")
             words = vocabulary(self.grammar.locale)
             hours = spoken_hours(queue.hours, queue.timezone, self.grammar.locale, words.days)
-            self.say(self.prompts.closed.format(queue=queue.label, hours=hours))
+            day = queue.closed_today(self.now, self.grammar.locale)
+            closed = self.prompts.closed_today if day else self.prompts.closed
+            self.say(closed.format(queue=queue.label, day=day, hours=hours))
             self.say(self.prompts.callback_offer)
             return self.listen()
         self.state.queue, self.state.skills, self.state.transfer_reason = queue_name, list(skills), reason

@@ -1,9 +1,13 @@
-"""Business hours per queue: "Mon-Fri 08:00-20:00; Sat 09:00-14:00" or "always", in the queue's time zone."""
+"""Business hours per queue: "Mon-Fri 08:00-20:00; Sat 09:00-14:00" or "always", in the queue's time zone, closed
+on the public holidays of a region ("US-NY", "DE-BY", via the holidays library) and on special closure days."""
 from __future__ import annotations
 
+import functools
 import re
-from datetime import datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _RULE = re.compile(r"^(\w{3})(?:-(\w{3}))?\s+(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -35,6 +39,35 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Berlin)") from None
     return name
+
+
+@functools.cache
+def _calendar(region: str, language: str) -> holidays.HolidayBase:
+    country, _, subdivision = region.partition("-")
+    calendar = holidays.country_holidays(country, subdiv=subdivision or None)
+    known = calendar.supported_languages
+    chosen = next((code for code in known if code.split("_")[0] == language), None)
+    return holidays.country_holidays(country, subdiv=subdivision or None, language=chosen) if chosen else calendar
+
+
+def check_region(region: str | None) -> str | None:
+    """A holiday region is a country code with an optional subdivision: "US", "US-NY", "DE-BY"."""
+    if region is not None:
+        try:
+            _calendar(region, "en")
+        except NotImplementedError as exc:
+            raise ValueError(f"unknown holiday region {region!r}: {exc}") from None
+    return region
+
+
+def closed_all_day(region: str | None, closures: dict[date, str], timezone: str, now: float,
+                   language: str) -> str | None:
+    """Why a queue takes no calls today in its time zone: a special closure or a public holiday (its name in the
+    hotline's language when the library knows it), or None on an ordinary day."""
+    today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
+    if today in closures:
+        return closures[today]
+    return _calendar(region, language).get(today) if region else None
 
 
 def is_open(spec: str, timezone: str, now: float) -> bool:

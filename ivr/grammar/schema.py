@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import string
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ivr.grammar.hours import check_timezone, parse_hours
+from ivr.grammar.hours import check_region, check_timezone, closed_all_day, is_open, parse_hours
 
 AGENT_INTENT = "speak_to_agent"  # by convention: the intent of callers who ask for a person
 
@@ -48,6 +49,8 @@ class Queue(_Strict):
     label: str
     hours: str = "always"
     timezone: str = "UTC"
+    holidays: str | None = None  # closed on this region's public holidays: "US-NY", "DE-BY"
+    closed_on: dict[date, str] = {}  # special closures: {2026-12-24: Heiligabend}
     max_wait_before_callback: int = 300
 
     @field_validator("hours")
@@ -57,6 +60,14 @@ class Queue(_Strict):
         return spec
 
     _timezone = field_validator("timezone")(check_timezone)
+    _holidays = field_validator("holidays")(check_region)
+
+    def closed_today(self, now: float, locale: str) -> str | None:
+        """The holiday or special closure that shuts this queue all day at `now`, else None."""
+        return closed_all_day(self.holidays, self.closed_on, self.timezone, now, locale[:2])
+
+    def is_open(self, now: float, locale: str) -> bool:
+        return self.closed_today(now, locale) is None and is_open(self.hours, self.timezone, now)
 
 
 class Thresholds(_Strict):
@@ -104,6 +115,7 @@ class Prompts(_Strict):
     transfer: str  # {queue}
     agent: str
     closed: str  # {queue} {hours} (spoken: "Monday to Friday from 8 AM to 8 PM")
+    closed_today: str  # {queue} {day} {hours}: a public holiday or special closure
     callback_confirm: str
     anything_else: str
     another: str
@@ -120,8 +132,8 @@ class Prompts(_Strict):
 PLACEHOLDERS: dict[str, set[str]] = {  # prompt → the placeholders it is formatted with; others have none
     name: set() for name in Prompts.model_fields
 } | {"confirm": {"label"}, "disambiguate": {"first", "second"}, "transfer": {"queue"}, "agent": {"queue"},
-     "closed": {"queue", "hours"}, "menu_option": {"label", "key"}, "menu": {"options"},
-     "wait": {"position", "minutes"}, "whisper": {"summary"}, "understood": {"label"},
+     "closed": {"queue", "hours"}, "closed_today": {"queue", "day", "hours"}, "menu_option": {"label", "key"},
+     "menu": {"options"}, "wait": {"position", "minutes"}, "whisper": {"summary"}, "understood": {"label"},
      "also_mentioned": {"label"}}
 
 

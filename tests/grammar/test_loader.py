@@ -62,11 +62,18 @@ def test_unknown_queue_reference_is_reported_with_line():
 
 
 def test_bad_hours_and_timezone_are_reported():
-    text = broken('hours: "Mon-Sat 08:00-20:00", timezone: America/New_York}',
-                  'hours: "Mon-Sat 8-20", timezone: Mars/Base}')
+    text = broken('hours: "Mon-Sat 08:00-20:00", timezone: America/New_York, holidays: US-NY}',
+                  'hours: "Mon-Sat 8-20", timezone: Mars/Base, holidays: US-XX}')
     problems = problems_of(text)
     assert any("queues.orders.hours" in p and "Mon-Fri 08:00-20:00" in p for p in problems)
     assert any("queues.orders.timezone" in p and "unknown time zone" in p for p in problems)
+    assert any("queues.orders.holidays" in p and "unknown holiday region 'US-XX'" in p for p in problems)
+
+
+def test_special_closures_must_be_dates():
+    text = broken("timezone: America/New_York, holidays: US-NY}",
+                  "timezone: America/New_York, holidays: US-NY, closed_on: {Christmas: closed}}")
+    assert any("queues.billing.closed_on" in p for p in problems_of(text))
 
 
 def test_too_few_phrases_and_duplicate_dtmf():
