@@ -30,6 +30,7 @@ from ivr.types import (
 
 log = logging.getLogger(__name__)
 FALLBACK_WHISPER = "Incoming caller. {summary}"
+RECENT_WAITS_S = 3600  # waits older than this say little about the queue now
 
 
 class UnknownCall(LookupError):
@@ -51,6 +52,7 @@ class Hold:
 
     announcement: str
     callback_offer: str | None
+    comfort: str  # between the music
 
 
 @dataclass
@@ -124,12 +126,26 @@ class Conversations:
         return Reply(tuple(actions), state.locale)
 
     def hold(self, *, locale: str, queue: str, position: int, avg_queue_time_s: int, waited_s: int) -> Hold:
-        """The hold announcement (Twilio repeats the waitUrl); past the queue's wait limit, offer a call back."""
+        """The hold announcement (Twilio repeats the waitUrl), with the wait estimated from the queue's recent
+        waits; past the queue's wait limit, the offer of a call back."""
         grammar = self.grammar(locale)
-        minutes = wait_minutes(position, avg_queue_time_s)
+        try:
+            recent = self.store.recent_waits(queue, since=self.clock() - RECENT_WAITS_S)
+        except Exception:  # the store is down: the caller still holds, with Twilio's estimate
+            log.warning("queue %s: recent waits unavailable, estimating from Twilio's figures", queue)
+            recent = []
+        minutes = wait_minutes(position, avg_queue_time_s, recent)
         limit = grammar.queues[queue].max_wait_before_callback if queue in grammar.queues else None
         offer = grammar.prompts.hold_callback if limit is not None and waited_s >= limit else None
-        return Hold(grammar.prompts.wait.format(position=position, minutes=minutes), offer)
+        announcement = grammar.prompts.wait.format(position=position, minutes=minutes)
+        return Hold(announcement, offer, grammar.prompts.hold_comfort)
+
+    def left_queue(self, call_sid: str, *, queue: str, result: str, waited_s: int) -> None:
+        """A caller left a queue: an event for analytics, and for a bridged caller a measured wait."""
+        now = self.clock()
+        self.note(CallEvent(call_sid, "queue_exit", now, {"result": result, "queue": queue, "waited": waited_s}))
+        if result == "bridged" and queue:
+            self.store.record_wait(queue, waited_s, now)
 
     def request_callback(self, call_sid: str, *, number: str, queue: str, locale: str) -> str:
         """A caller on hold chose a call back: store the request; returns the goodbye to say."""

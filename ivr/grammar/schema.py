@@ -123,6 +123,7 @@ class Prompts(_Strict):
     goodbye: str
     menu: str  # spoken DTMF menu; {options}
     wait: str  # {position} {minutes}
+    hold_comfort: str  # between the hold music
     hold_callback: str  # offered on hold after the queue's max_wait_before_callback
     callback_queued: str
     whisper: str  # {summary}
@@ -173,7 +174,7 @@ class Grammar(_Strict):
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
         texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye,
-                 p.callback_offer, p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
+                 p.callback_offer, p.hold_comfort, p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():

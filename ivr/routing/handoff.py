@@ -3,7 +3,8 @@ Works on plain call facts, so it serves any layer above without knowing the dial
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import statistics
+from collections.abc import Iterable, Sequence
 
 from ivr.grammar import Grammar
 
@@ -56,7 +57,12 @@ def summarize(grammar: Grammar, *, intent: str | None, score: float, slots: dict
     return ", ".join(parts) + "."
 
 
-def wait_minutes(position: int, avg_queue_time_s: int, *, handle_time_s: int = 240) -> int:
-    """Estimated wait: Twilio's average queue time when known, else position × a typical handle time."""
-    seconds = avg_queue_time_s if avg_queue_time_s > 0 else position * handle_time_s
+def wait_minutes(position: int, avg_queue_time_s: int, recent_waits_s: Sequence[int] = (), *,
+                 handle_time_s: int = 240) -> int:
+    """Estimated wait: the median wait of the queue's callers who recently reached an agent (what callers really
+    waited), else Twilio's average queue time, else position × a typical handle time."""
+    if recent_waits_s:
+        seconds = float(statistics.median(recent_waits_s))
+    else:
+        seconds = avg_queue_time_s if avg_queue_time_s > 0 else position * handle_time_s
     return max(1, round(seconds / 60))

@@ -79,6 +79,19 @@ class CallStore:
     def events(self, limit: int = 100) -> list[CallEvent]:
         return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
 
+    def record_wait(self, queue: str, waited_s: int, now: float, *, keep: int = 20) -> None:
+        """How long a caller waited before an agent took the call: the queue's recent waits feed wait estimates."""
+        pipe = self.redis.pipeline()
+        pipe.lpush(f"{PREFIX}:queue:{queue}:waits", json.dumps([now, waited_s]))
+        pipe.ltrim(f"{PREFIX}:queue:{queue}:waits", 0, keep - 1)
+        pipe.expire(f"{PREFIX}:queue:{queue}:waits", self.context_ttl_s)
+        pipe.execute()
+
+    def recent_waits(self, queue: str, *, since: float) -> list[int]:
+        """The waits of the queue's callers who reached an agent after `since`, newest first."""
+        rows = (json.loads(r) for r in self.redis.lrange(f"{PREFIX}:queue:{queue}:waits", 0, -1))
+        return [int(waited) for at, waited in rows if at >= since]
+
     def admit_stream(self, call_sid: str, *, limit: int, now: float, stale_after_s: float = 7200) -> bool:
         """One admission decision per issued <Stream>, counted across workers: True while fewer than `limit`
         stream calls hold a slot. Slots are released when the call ends (status callback) or go stale."""

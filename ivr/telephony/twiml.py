@@ -110,16 +110,19 @@ def announce(text: str, *, locale: str, audio_url: AudioUrl | None = None, pause
     return str(response)
 
 
-def hold(announcement: str, offer: str | None, *, callback_action: str, locale: str,
+def hold(announcement: str, offer: str | None, comfort: str, *, callback_action: str, music: str, locale: str,
          audio_url: AudioUrl | None = None) -> str:
-    """waitUrl TwiML: position and wait, and after a long wait a keypress for a call back instead."""
+    """waitUrl TwiML: position and wait (after a long wait, a keypress for a call back instead), then music with a
+    comfort message between; Twilio plays it again when it ends, until an agent takes the call."""
     response = VoiceResponse()
     speak(response, announcement, locale=locale, audio_url=audio_url)
     if offer:
         choice = Gather(input="dtmf", num_digits=1, timeout=6, action=callback_action, method="POST")
         speak(choice, offer, locale=locale, audio_url=audio_url)
         response.append(choice)
-    response.pause(length=25)
+    response.play(music)
+    speak(response, comfort, locale=locale, audio_url=audio_url)
+    response.play(music)
     return str(response)
 
 

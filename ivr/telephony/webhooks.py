@@ -12,6 +12,7 @@ from flask import Blueprint, Response, abort, current_app, request, send_file
 
 from ivr import logs
 from ivr.conversation import Conversations, Reply, UnknownCall
+from ivr.speech.hold_music import hold_music_wav
 from ivr.store import CallStore
 from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
@@ -176,8 +177,17 @@ def wait() -> Response:
     hold = conversations().hold(locale=locale, queue=queue, position=params.integer("QueuePosition", 1) or 1,
                                 avg_queue_time_s=params.integer("AvgQueueTime"), waited_s=params.integer("QueueTime"))
     action = twiml.url("/voice/wait-callback", queue=queue, locale=locale)
-    return xml(twiml.hold(hold.announcement, hold.callback_offer, callback_action=action, locale=locale,
-                          audio_url=player(locale)))
+    music = f"{current_app.config['IVR_SETTINGS'].public_url.rstrip('/')}/voice/hold-music.wav"
+    return xml(twiml.hold(hold.announcement, hold.callback_offer, hold.comfort, callback_action=action, music=music,
+                          locale=locale, audio_url=player(locale)))
+
+
+@bp.get("/hold-music.wav")
+def hold_music() -> Response:
+    """Music on hold for <Play> (generated, so no recording's licence applies); Twilio caches it."""
+    response = Response(hold_music_wav(), mimetype="audio/wav")
+    response.cache_control.max_age = 86400
+    return response
 
 
 def keep_holding(call_sid: str) -> str:
@@ -209,7 +219,7 @@ def wait_callback() -> str:
 def queue_exit() -> str:
     """The caller left the queue. If Twilio could not queue them, try the default queue rather than drop them."""
     result, call_sid, queue = params.text("QueueResult", limit=32), request.form["CallSid"], request.args.get("queue")
-    conversations().note(CallEvent(call_sid, "queue_exit", conversations().clock(), {"result": result, "queue": queue}))
+    conversations().left_queue(call_sid, queue=queue or "", result=result, waited_s=params.integer("QueueTime"))
     if result in ("error", "system-error"):
         log.error("call %s: queue %s failed (%s)", call_sid, queue, result)
         return fault_reply(call_sid, reason="queue_error")

@@ -166,7 +166,22 @@ def test_wait_url_announces_position_and_estimated_wait(twilio):
     root = twiml(twilio.post("/voice/wait?queue=billing&locale=en-US",
                              {**CALL, "QueuePosition": "3", "CurrentQueueSize": "5", "AvgQueueTime": "420"}))
     assert "number 3 in line" in root.find("./Say").text and "7 minutes" in root.find("./Say").text
-    assert root.find("./Pause") is not None
+    music = [play.text for play in root.findall("./Play") if "hold-music" in play.text]
+    assert music and root.find("./Pause") is None  # music on hold, not silence
+    assert any("patience" in say.text for say in root.findall("./Say")[1:])  # a comfort message between the music
+    clip = twilio.client.get(music[0])
+    assert clip.status_code == 200 and clip.mimetype == "audio/wav" and len(clip.data) > 8000 * 10
+
+
+def test_wait_estimate_comes_from_the_queues_measured_recent_waits(twilio):
+    for waited in ("100", "140", "180"):  # three callers reached an agent after about 2 minutes
+        twilio.post("/voice/queue-exit?queue=billing&locale=en-US",
+                    {**CALL, "QueueResult": "bridged", "QueueTime": waited, "QueueSid": "QU1"})
+    twilio.post("/voice/queue-exit?queue=billing&locale=en-US",  # someone who hung up says nothing of the wait
+                {**CALL, "QueueResult": "hangup", "QueueTime": "1500", "QueueSid": "QU1"})
+    root = twiml(twilio.post("/voice/wait?queue=billing&locale=en-US",
+                             {**CALL, "QueuePosition": "1", "AvgQueueTime": "1800"}))
+    assert "about 2 minutes" in root.find("./Say").text
 
 
 def test_long_wait_offers_a_callback_and_key_1_leaves_the_queue(twilio, app):
