@@ -137,28 +137,44 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 def cmd_grammar_check(args: argparse.Namespace) -> int:
     """Run what run time runs: validate (placeholders, repeated keys and phrases, the registered self-service
-    actions), format every prompt, and train the classifier."""
-    from ivr.grammar import GrammarError, grammar_files, load_grammar
+    actions), format every prompt, train the classifier, and render every prompt with the speech engine."""
+    from ivr.grammar import GrammarError, grammar_files, line_in, load_grammar
     from ivr.nlu import Understanding
     from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
+    from ivr.speech.tts import Unavailable, dry_run, installed_renderer
 
     settings = Settings.from_env()
     known = registry_for(settings.selfservice_backends).names()
     paths = [Path(p) for p in args.files] or list(grammar_files(settings.grammar_dir).values())
     encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    renderer = installed_renderer()
     failed = False
     for path in paths:
         try:
             grammar = load_grammar(path, known_actions=known)
             grammar.static_prompts()
             Understanding.build(grammar, encoder=encoder)
-            print(f"{path}: OK ({len(grammar.intents)} intents, {grammar.locale})")
+            samples = grammar.prompt_samples()
+            unrendered = [] if isinstance(renderer, Unavailable) else dry_run(samples, grammar.locale, renderer)
+            if unrendered:
+                raise GrammarError([f"{path}:{line_in(path, where)}: {'.'.join(map(str, where))}: {why}"
+                                    for where, why in unrendered])
+            rendered = "not rendered: espeak-ng is not installed" if isinstance(renderer, Unavailable) else \
+                f"{len(samples)} prompts rendered"
+            print(f"{path}: OK ({len(grammar.intents)} intents, {grammar.locale}; {rendered})")
         except GrammarError as exc:
             failed = True
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
     return 1 if failed else 0
+
+
+def cmd_bench_tts(args: argparse.Namespace) -> int:
+    from ivr.bench.tts import run
+
+    run(prompts=args.prompts)
+    return 0
 
 
 def cmd_bench_nlu(args: argparse.Namespace) -> int:
@@ -244,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
     nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
     nlu.set_defaults(func=cmd_bench_nlu)
+    tts = bench_sub.add_parser("tts", help="dynamic prompt render time vs a Python child per prompt")
+    tts.add_argument("--prompts", type=int, default=20)
+    tts.set_defaults(func=cmd_bench_tts)
     latency = bench_sub.add_parser("latency", help="stream calls in real time: reply and barge-in latency, CPU, RSS")
     latency.add_argument("--calls", type=int, default=20)
     latency.set_defaults(func=cmd_bench_latency)

@@ -86,6 +86,15 @@ def parse_grammar(text: str, source: str = "<grammar>", *, known_actions: Iterab
     return grammar
 
 
+def line_in(path: str | Path, where: tuple) -> int:
+    """The line of a field in a grammar file (for problems found after loading, e.g. a prompt that does not render)."""
+    lines: dict[tuple, int] = {}
+    node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if node is not None:
+        _to_python(node, (), lines, [])
+    return _line_for(where, lines)
+
+
 def load_grammar(path: str | Path, *, known_actions: Iterable[str] | None = None) -> Grammar:
     """Read and validate one grammar file."""
     path = Path(path)

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ivr.grammar.hours import check_region, check_timezone, closed_all_day, is_open, parse_hours
+from ivr.grammar.hours import check_region, check_timezone, closed_all_day, is_open, parse_hours, spoken_hours
+from ivr.grammar.vocabulary import vocabulary
 
 AGENT_INTENT = "speak_to_agent"  # by convention: the intent of callers who ask for a person
 
@@ -183,6 +184,23 @@ class Grammar(_Strict):
             texts.append(p.confirm.format(label=intent.label))
             texts += [f"{p.understood.format(label=intent.label)} {self.slots[s].prompt}" for s in intent.slots[:1]]
         return texts
+
+    def prompt_samples(self) -> list[tuple[tuple, str]]:
+        """Every prompt as callers hear it, the run-time placeholders filled with sample values: (where in the file,
+        text) pairs for a dry run of the speech engine."""
+        german = self.locale.startswith("de")
+        intents, queue = list(self.intents.values()), next(iter(self.queues.values()))
+        hours = spoken_hours(queue.hours, queue.timezone, self.locale, vocabulary(self.locale).days)
+        sample = {"label": intents[0].label, "first": intents[0].label, "second": intents[-1].label,
+                  "queue": queue.label, "hours": hours, "day": "einem Feiertag" if german else "a public holiday",
+                  "key": "1", "options": "", "position": 3, "minutes": 5, "summary": intents[0].label}
+        samples = []
+        for name in Prompts.model_fields:
+            value = getattr(self.prompts, name)
+            for index, text in enumerate(value if isinstance(value, list) else [value]):
+                where = ("prompts", name, index) if isinstance(value, list) else ("prompts", name)
+                samples.append((where, self.menu() if name == "menu" else text.format(**sample)))
+        return samples + [(("slots", name, "prompt"), slot.prompt) for name, slot in self.slots.items()]
 
     def placeholder_problems(self) -> list[tuple[tuple, str]]:
         """Prompts whose {placeholders} are not the ones they are given at run time (or do not parse)."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -13,7 +12,7 @@ from typing import Protocol
 from flask import Flask
 
 from ivr.speech.recognizer import Recognizer, VoskRecognizer, load_model, model_path
-from ivr.speech.tts import PromptAudio, Pyttsx3Renderer
+from ivr.speech.tts import PromptAudio, Unavailable, installed_renderer
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +70,6 @@ class Speech:
             return self._changed.wait_for(lambda: self.active_streams == count, timeout)
 
 
-class Unavailable:
-    """A renderer for machines without espeak-ng: every prompt falls back to <Say> at once."""
-
-    def render(self, text: str, *, voice: str, rate: int):
-        raise RuntimeError("no TTS engine installed")
-
-
 def vosk_factory(path: Path) -> Callable[[str], Recognizer]:
     model = load_model(str(path))
     return lambda locale: VoskRecognizer(model, language=locale[:2])
@@ -100,7 +92,7 @@ def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
     renderer = app.config.get("IVR_TTS")
     if renderer is None:
-        renderer = Pyttsx3Renderer() if shutil.which("espeak-ng") else Unavailable()
+        renderer = installed_renderer()
     tts = not isinstance(renderer, Unavailable)
     if not tts:
         log.error("espeak-ng is not installed (apt-get install espeak-ng): no on-prem prompts, so Gather mode "

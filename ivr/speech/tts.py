@@ -3,7 +3,11 @@ Grammar prompts are rendered ahead when a grammar loads; dynamic ones on demand,
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,24 +32,54 @@ class Renderer(Protocol):
 
 
 class Pyttsx3Renderer:
-    """espeak-ng through pyttsx3, one child process per prompt, killed after `timeout_s`."""
+    """espeak-ng through pyttsx3 in one long-lived child process (started on first use): a prompt renders in
+    milliseconds, and a child that hangs or dies is killed after `timeout_s` and started afresh on the next prompt;
+    that prompt falls back to the espeak-ng command line."""
 
     def __init__(self, timeout_s: float = 10.0):
         self.timeout_s = timeout_s
+        self._child: subprocess.Popen | None = None
+        self._owner = os.getpid()  # a forked process (a gunicorn worker) starts its own child
+        self._lock = threading.Lock()
 
     def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "prompt.wav"
-            pyttsx3 = [sys.executable, "-m", "ivr.speech.render", voice, str(rate), str(out)]
-            # pyttsx3's espeak driver sometimes exits before writing the file under load; the same engine
-            # through its own command line is the fallback.
-            espeak = ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), "--stdin"]
-            for command in (pyttsx3, espeak):
-                subprocess.run(command, input=text, text=True, timeout=self.timeout_s, check=True,
-                               capture_output=True)
-                if out.exists() and out.stat().st_size > 44:
-                    return read_wav(out)
+            with self._lock:
+                answer = self._ask({"voice": voice, "rate": rate, "out": str(out), "text": text})
+            if answer != "ok" or not out.exists() or out.stat().st_size <= 44:
+                log.warning("pyttsx3 worker: %s; rendering with the espeak-ng command line", answer or "no answer")
+                espeak = ["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), "--stdin"]
+                subprocess.run(espeak, input=text, text=True, timeout=self.timeout_s, check=True, capture_output=True)
+            if out.exists() and out.stat().st_size > 44:
+                return read_wav(out)
             raise RuntimeError(f"espeak-ng produced no audio for {text[:40]!r}")
+
+    def _ask(self, job: dict) -> str:
+        """One request to the worker; an empty answer (and a killed worker) when it does not answer in time."""
+        if self._child is None or self._child.poll() is not None or self._owner != os.getpid():
+            self._owner = os.getpid()
+            self._child = subprocess.Popen([sys.executable, "-m", "ivr.speech.render"], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        child = self._child
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            child.stdin.write(json.dumps(job) + "\n")
+            child.stdin.flush()
+            ready, _, _ = select.select([child.stdout], [], [], self.timeout_s)
+            answer = child.stdout.readline().strip() if ready else ""
+        except OSError:
+            answer = ""
+        if not answer:
+            self.close()
+        return answer
+
+    def close(self) -> None:
+        """Stop the worker (it is started again by the next render)."""
+        if self._child is not None:
+            self._child.kill()
+            self._child.wait()
+            self._child = None
 
 
 class ToneRenderer:
@@ -54,6 +88,31 @@ class ToneRenderer:
     def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
         n = int(RATE * 0.05 * max(1, len(text)))
         return (np.sin(np.arange(n) * 2 * np.pi * 440 / RATE) * 8000).astype(np.int16), RATE
+
+
+class Unavailable:
+    """A renderer for machines without espeak-ng: every prompt falls back to <Say> at once."""
+
+    def render(self, text: str, *, voice: str, rate: int) -> tuple[np.ndarray, int]:
+        raise RuntimeError("no TTS engine installed")
+
+
+def installed_renderer() -> Renderer:
+    """pyttsx3 when espeak-ng is installed, else a renderer that always fails (callers hear Twilio's <Say>)."""
+    return Pyttsx3Renderer() if shutil.which("espeak-ng") else Unavailable()
+
+
+def dry_run(prompts: Iterable[tuple[tuple, str]], locale: str, renderer: Renderer) -> list[tuple[tuple, str]]:
+    """Render every (where, text) prompt into a throw-away cache; returns (where, why) for those that fail."""
+    failed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = PromptAudio(tmp, renderer)
+        for where, text in prompts:
+            try:
+                audio.ensure(text, locale)
+            except Exception as exc:
+                failed.append((where, f"cannot be rendered ({exc})"))
+    return failed
 
 
 class PromptAudio:

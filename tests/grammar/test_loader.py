@@ -124,3 +124,30 @@ def test_the_same_phrase_in_two_intents_is_refused_naming_both():
     problems = problems_of(text)
     assert any("'make a payment' is also a phrase of intent 'pay_bill'" in p and "intents.internet_down.phrases" in p
                for p in problems)
+
+
+def test_grammar_check_renders_every_prompt_as_a_dry_run(tmp_path: Path, capsys, monkeypatch):
+    """A prompt the speech engine cannot render is found by the check, named with its file and line."""
+    from ivr.speech import tts
+
+    monkeypatch.setenv("IVR_SELFSERVICE", "demo")
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")
+    rendered: list[str] = []
+
+    def render(self, text, *, voice, rate):
+        if "Xylophone" in text:
+            raise RuntimeError("espeak-ng produced no audio")
+        rendered.append(text)
+        return tts.ToneRenderer().render(text[:2], voice=voice, rate=rate)
+
+    monkeypatch.setattr(tts.Pyttsx3Renderer, "render", render)
+    monkeypatch.setattr(tts.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert main(["grammar", "check", str(SHIPPED)]) == 0
+    assert "prompts rendered" in capsys.readouterr().out
+    assert any("closed today for a public holiday" in text for text in rendered)  # dynamic prompts, with samples
+    assert any("You are number 3 in line" in text for text in rendered)
+    bad = tmp_path / "hotline.yaml"
+    bad.write_text(broken("    Thanks for calling Northwind Telecom.", "    Thanks for calling Xylophone Telecom."))
+    assert main(["grammar", "check", str(bad)]) == 1
+    where = f"{bad}:{line_of(bad.read_text(), 'greeting:')}: prompts.greeting: cannot be rendered"
+    assert where in capsys.readouterr().err

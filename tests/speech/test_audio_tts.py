@@ -1,3 +1,4 @@
+import logging
 import shutil
 import subprocess
 
@@ -46,6 +47,23 @@ def test_pyttsx3_renders_real_speech_and_caches_it(tmp_path):
     assert prompts.cached("Thanks for calling. How can I help?", "en-US") == path
     assert prompts.key("Hallo", "de-DE") != prompts.key("Hallo", "en-US")
     assert len(prompts.ulaw("Thanks for calling. How can I help?", "en-US")) == len(samples)  # from the cache
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_one_pyttsx3_worker_renders_many_prompts_and_a_hung_one_is_replaced(tmp_path, caplog):
+    renderer = Pyttsx3Renderer(timeout_s=0.001)
+    with pytest.raises(subprocess.TimeoutExpired):  # the worker did not answer in time: killed, the CLI tried
+        renderer.render("This will not finish in a millisecond.", voice="en-us", rate=165)
+    assert renderer._child is None
+    renderer.timeout_s = 10.0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for text in ("One.", "Zwei.", "Three."):
+            samples, _ = renderer.render(text, voice="de" if text == "Zwei." else "en-us", rate=165)
+            assert np.abs(samples).max() > 1000
+    worker = renderer._child
+    assert worker is not None and worker.poll() is None and "pyttsx3 worker" not in caplog.text  # no fallback
+    renderer.close()
 
 
 def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
