@@ -8,6 +8,8 @@ from ivr.dialog.state import DialogState, Step
 from ivr.grammar import Grammar, spoken_hours, vocabulary
 from ivr.types import Action, Expectation, Hangup, Listen, ListenKind, Say, Transfer, Turn
 
+WITHHELD = frozenset({"+266696687", "+86282452253", "+8656696", "+2562533", "+7378742833"})
+
 
 class DialogTurn:
     """Collects the actions of one step; `state` is a copy, so the caller's state is never changed."""
@@ -70,11 +72,13 @@ class DialogTurn:
         step, heard_nothing = self.state.step, reason == "no_input"
         if step == "anything_else" and heard_nothing:
             return self.goodbye()
+        if step == "callback" and heard_nothing and self.silent_line():
+            return self.end_silent_line()
         if self.state.retries > self.grammar.max_retries:
             if step == "callback":
                 return self.transfer(self.grammar.default_queue, [], reason="callback_failed", respect_hours=False)
             if step == "intent" and self.silent_line():
-                return self.end_silent_line()
+                return self.offer_callback_to_silent_line() if self.caller_id_known() else self.end_silent_line()
             return self.transfer_to_intent_queue(reason=reason)
         if step != "intent":
             self.say(self.prompts.didnt_hear if heard_nothing else self.prompts.slot_retry)
@@ -104,6 +108,17 @@ class DialogTurn:
     def silent_line(self) -> bool:
         """Nothing was said or keyed on this call: an open line nobody speaks on."""
         return all(t.text == "[no input]" for t in self.state.turns if t.speaker == "caller")
+
+    def caller_id_known(self) -> bool:
+        """A number we can call back: not withheld (Twilio's stand-ins for anonymous, blocked, unknown callers)."""
+        number = self.state.caller
+        return number.startswith("+") and len(number) >= 8 and number not in WITHHELD
+
+    def offer_callback_to_silent_line(self) -> None:
+        """The caller may hear us while we cannot hear them (a broken microphone): one key brings a call back."""
+        self.goto("callback")
+        self.say(self.prompts.silent_callback_offer)
+        self.listen()
 
     def end_silent_line(self) -> None:
         """A silent line is ended politely, not queued to an agent."""

@@ -112,6 +112,7 @@ class Prompts(_Strict):
     understood: str  # {label}: said before asking for details ("About your invoice:")
     also_mentioned: str  # {label}: the next of several needs named in one sentence
     silent_goodbye: str  # a line that stayed silent through every reprompt
+    silent_callback_offer: str  # before that, when the caller ID is known: a key for a call back
     callback_offer: str  # after `closed`, and again when the answer was not understood
     transfer: str  # {queue}
     agent: str
@@ -175,7 +176,8 @@ class Grammar(_Strict):
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
         texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye,
-                 p.callback_offer, p.hold_comfort, p.anything_else, p.another, p.goodbye, p.callback_confirm, p.error,
+                 p.silent_callback_offer, p.callback_offer, p.hold_comfort, p.anything_else, p.another, p.goodbye,
+                 p.callback_confirm, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():

@@ -178,10 +178,19 @@ def test_timing_and_interruptible_prompts_come_from_the_grammar():
 def test_no_input_reprompts_with_new_wording_then_ends_a_silent_line_politely():
     _, first = run(SILENCE)
     _, second = run(SILENCE, SILENCE)
-    state, third = run(SILENCE, SILENCE, SILENCE)
+    state, third = run(SILENCE, SILENCE, SILENCE, state=DialogState(call_sid="CA1", caller="+266696687"))  # withheld
     assert spoken(first) != spoken(second) and spoken(second).lower().count("press 0") == 1
     assert transfer_of(third) is None and isinstance(third[-1], Hangup) and "call us again" in spoken(third)
     assert state.outcome == "no_input"
+
+
+def test_a_silent_line_with_a_caller_id_is_offered_a_call_back_by_key_first():
+    state, offer = run(SILENCE, SILENCE, SILENCE)
+    assert state.step == "callback" and "If you can hear me, press 1" in spoken(offer) and transfer_of(offer) is None
+    state, kept = run(SILENCE, SILENCE, SILENCE, keys("1"))
+    assert state.callback_number == "+15550100001" and isinstance(kept[-1], Hangup)
+    state, ended = run(SILENCE, SILENCE, SILENCE, SILENCE)
+    assert transfer_of(ended) is None and isinstance(ended[-1], Hangup) and "call us again" in spoken(ended)
 
 
 def test_a_caller_who_spoke_and_then_went_quiet_reaches_a_person():

@@ -91,9 +91,9 @@ def test_zero_on_the_stream_reaches_an_agent(live):
 
 
 def test_no_input_timeouts_reprompt_then_end_the_silent_line(live):
-    record = call(live, [silence(6), silence(6), silence(6)])
+    record = call(live, [silence(6), silence(6), silence(6), silence(9)])
     assert record.queue is None and record.ended == "hangup"
-    assert record.marks_echoed == 4  # greeting, two reprompts, the goodbye
+    assert record.marks_echoed == 5  # greeting, two reprompts, the offer of a call back by key, the goodbye
 
 
 def test_self_service_over_the_stream_then_goodbye(live, heard_texts):
