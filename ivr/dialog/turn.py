@@ -82,6 +82,8 @@ class DialogTurn:
             return self.transfer_to_intent_queue(reason=reason)
         if step != "intent":
             self.say(self.prompts.didnt_hear if heard_nothing else self.prompts.slot_retry)
+            if self.state.retries >= 2:  # the second miss: point to the keypad before asking once more
+                self.say(self.prompts.keypad_hint)
             return self.ask_again()
         variants = self.prompts.no_input if heard_nothing else self.prompts.no_match
         if reason == "out_of_scope":  # say what the hotline does handle, then as for anything not understood

@@ -109,6 +109,7 @@ class Prompts(_Strict):
     disambiguate: str  # {first} {second}
     slot_retry: str
     didnt_hear: str  # before asking a question again after silence
+    keypad_hint: str  # after the second miss at a question, before asking it once more
     understood: str  # {label}: said before asking for details ("About your invoice:")
     also_mentioned: str  # {label}: the next of several needs named in one sentence
     silent_goodbye: str  # a line that stayed silent through every reprompt
@@ -175,9 +176,9 @@ class Grammar(_Strict):
     def static_prompts(self) -> list[str]:
         """Every prompt text known without a caller's data, for pre-rendering."""
         p = self.prompts
-        texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.silent_goodbye,
-                 p.silent_callback_offer, p.callback_offer, p.hold_comfort, p.anything_else, p.another, p.goodbye,
-                 p.callback_confirm, p.error,
+        texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.keypad_hint,
+                 p.silent_goodbye, p.silent_callback_offer, p.callback_offer, p.hold_comfort, p.anything_else,
+                 p.another, p.goodbye, p.callback_confirm, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():

@@ -237,6 +237,14 @@ def test_slot_of_the_wrong_length_asks_again(wrong):
     assert state.step == "slot" and "didn't sound right" in spoken(actions)
 
 
+def test_a_second_miss_at_a_question_escalates_to_the_keypad():
+    _, first = run(heard("check_balance"), said("um"))
+    _, second = run(heard("check_balance"), said("um"), said("uh"))
+    assert "keypad" not in spoken(first) and "keypad" in spoken(second)
+    _, confirm = run(heard("cancel_contract", 0.5), SILENCE, SILENCE)
+    assert "didn't hear anything" in spoken(confirm) and "keypad" in spoken(confirm)
+
+
 def test_slot_failures_escalate_to_the_intents_queue():
     state, actions = run(heard("check_balance"), said("um"), said("uh"), said("er"))
     assert transfer_of(actions).queue == "billing" and state.transfer_reason == "slot_not_understood"
