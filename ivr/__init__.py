@@ -14,12 +14,16 @@ log = logging.getLogger(__name__)
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` may carry fakes: IVR_SETTINGS, REDIS_CLIENT, IVR_CLOCK, IVR_ACTIONS (a
-    self-service registry), IVR_CATALOG (grammars already trained), IVR_TTS, IVR_RECOGNIZER_FACTORY, IVR_PACED."""
+    self-service registry), IVR_CATALOG (grammars already trained), IVR_TTS, IVR_RECOGNIZER_FACTORY, IVR_PACED,
+    IVR_TELEPHONY (the REST seam that rings agents)."""
     from ivr import speech, store, telephony, web
     from ivr.conversation import Conversations
+    from ivr.desk import AgentDesk
     from ivr.nlu.catalog import GrammarCatalog
     from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
+    from ivr.store.agents import AgentStore
+    from ivr.telephony.client import telephony_for
 
     app = Flask(__name__)
     app.config.from_mapping(test_config or {})
@@ -50,7 +54,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["ivr.catalog"] = catalog
     store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)
-    app.extensions["ivr.conversations"] = Conversations(app.extensions["ivr.store"], catalog, actions, clock)
+    conversations = Conversations(app.extensions["ivr.store"], catalog, actions, clock)
+    app.extensions["ivr.conversations"] = conversations
+    app.extensions["ivr.desk"] = AgentDesk(AgentStore(app.extensions["ivr.store"].redis),
+                                           app.config.get("IVR_TELEPHONY") or telephony_for(settings), conversations,
+                                           settings.public_url, settings.agent_ring_timeout_s, clock)
     telephony.init_app(app)
     web.init_app(app)
     return app

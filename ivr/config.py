@@ -35,6 +35,9 @@ class Settings:
 
     public_url: str = ""  # e.g. https://ivr.example.com; rebuilds signed URLs behind a proxy
     twilio_auth_token: str = ""
+    twilio_account_sid: str = ""  # with the auth token: the REST API that rings agents (no agent legs without it)
+    twilio_caller_id: str = ""  # the hotline number agent legs are placed from
+    agent_ring_timeout_s: int = 20  # an agent who does not answer within this is marked missed; the next is rung
     redis_url: str = ""  # empty: embedded in-process store
     grammar_dir: str = str(ROOT / "grammars")
     locale: str = "en-US"
@@ -65,7 +68,8 @@ class Settings:
         """Read IVR_<FIELD> (and the conventional TWILIO_AUTH_TOKEN / REDIS_URL) from the environment."""
         env = os.environ if env is None else env
         values: dict[str, object] = {}
-        aliases = {"twilio_auth_token": "TWILIO_AUTH_TOKEN", "redis_url": "REDIS_URL"}
+        aliases = {"twilio_auth_token": "TWILIO_AUTH_TOKEN", "redis_url": "REDIS_URL",
+                   "twilio_account_sid": "TWILIO_ACCOUNT_SID"}
         for f in fields(cls):
             name = f"IVR_{f.name.upper()}"
             raw = env.get(name, env.get(aliases.get(f.name, ""), None))
@@ -83,6 +87,6 @@ class Settings:
             value = getattr(self, field)
             if value not in allowed:
                 raise SettingsError(f"IVR_{field.upper()}={value!r}: use one of {', '.join(sorted(allowed))}")
-        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s"):
+        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s", "agent_ring_timeout_s"):
             if getattr(self, field) < (0 if field == "max_streams" else 1):
                 raise SettingsError(f"IVR_{field.upper()}={getattr(self, field)}: must be a positive number")

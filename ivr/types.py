@@ -3,7 +3,7 @@ that cross the seams (context, callback, event)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 ListenKind = Literal["intent", "yes_no", "choice", "digits"]
 
@@ -198,3 +198,20 @@ class CallEvent(Record):
     def from_dict(cls, data: dict[str, Any]) -> CallEvent:
         rest = {k: v for k, v in data.items() if k not in ("call", "type", "at")}
         return cls(data.get("call", ""), data.get("type", ""), data.get("at", 0.0), rest)
+
+
+class TelephonyClient(Protocol):
+    """The calls the service places itself (Twilio's REST API): ring an agent's leg, move a queued caller, end a
+    leg. Real: `ivr.telephony.client.TwilioClient`; tests and the simulator: `ivr.testing.telephony.FakeTelephony`."""
+
+    def ring(self, to: str, *, url: str, status_callback: str, timeout_s: int) -> str:
+        """Place a call to `to` (`client:<id>` or a number); Twilio fetches `url` when it is answered and posts
+        `status_callback` when it ends. Returns the leg's CallSid."""
+        ...
+
+    def redirect_queued(self, queue_sid: str, call_sid: str, *, url: str) -> None:
+        """Take a caller out of a Twilio queue to the TwiML at `url`."""
+        ...
+
+    def hang_up(self, call_sid: str) -> None:
+        ...

@@ -36,6 +36,7 @@ class Intent(_Strict):
     slots: list[str] = []
     confirm: Literal["auto", "always", "never"] = "auto"
     dtmf: str | None = Field(default=None, pattern=r"^[1-9]$")
+    priority: int = Field(default=0, ge=-5, le=5)  # each step up is served as if queued a minute earlier
 
 
 class Slot(_Strict):
@@ -50,6 +51,7 @@ class Queue(_Strict):
     label: str
     hours: str = "always"
     timezone: str = "UTC"
+    skills: list[str] = []  # what an agent needs to take this queue's calls; empty: a skill named like the queue
     holidays: str | None = None  # closed on this region's public holidays: "US-NY", "DE-BY"
     closed_on: dict[date, str] = {}  # special closures: {2026-12-24: Heiligabend}
     max_wait_before_callback: int = 300

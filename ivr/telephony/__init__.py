@@ -5,8 +5,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ivr.telephony import media
+    from ivr.telephony import agent_leg, media
     from ivr.telephony.webhooks import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(agent_leg.bp)
     media.init_app(app)

@@ -174,6 +174,11 @@ def wait() -> Response:
     """Hold announcement while queued: position and estimated wait (Twilio repeats this URL); past the queue's
     max_wait_before_callback, a keypress for a call back instead."""
     locale, queue = locale_param(), request.args.get("queue", "")
+    try:  # the caller is in the queue now: ring an agent (never at the cost of the hold audio)
+        current_app.extensions["ivr.desk"].caller_waiting(request.form.get("CallSid", ""), queue=queue, locale=locale,
+                                                          queue_sid=params.text("QueueSid", limit=64))
+    except Exception:
+        log.exception("queue %s: no agent rung for this caller now (the sweep tries again)", queue)
     hold = conversations().hold(locale=locale, queue=queue, position=params.integer("QueuePosition", 1) or 1,
                                 avg_queue_time_s=params.integer("AvgQueueTime"), waited_s=params.integer("QueueTime"))
     action = twiml.url("/voice/wait-callback", queue=queue, locale=locale)
@@ -245,6 +250,10 @@ def status() -> tuple[str, int]:
             current_app.extensions["ivr.store"].release_stream(call_sid)  # its stream slot, if it had one
         except Exception:
             log.exception("call %s: stream slot not released (it goes stale)", call_sid)
+        try:
+            current_app.extensions["ivr.desk"].caller_gone(call_sid)  # left the queue, or an agent rang for nothing
+        except Exception:
+            log.exception("call %s: not taken off the waiting list", call_sid)
     conversations().note(CallEvent(call_sid, "status", conversations().clock(), {
         "status": params.text("CallStatus", limit=32), "duration": params.integer("CallDuration")}))
     return "", 204

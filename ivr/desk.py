@@ -1,0 +1,156 @@
+"""The agent side of a call: a router that pairs queued callers with available agents (skills, language, longest
+idle, priority), rings the agent's leg through the REST seam, whispers, bridges both into a conference named after
+the caller's CallSid, and re-rings the next agent when one does not answer — the caller never leaves the queue
+until an agent is on the line, so no place is lost."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from ivr.conversation import Conversations
+from ivr.store.agents import Agent, AgentStore, Waiting
+from ivr.types import CallEvent, TelephonyClient
+
+log = logging.getLogger(__name__)
+UNANSWERED = ("no-answer", "busy", "failed", "canceled")
+
+
+@dataclass
+class AgentDesk:
+    agents: AgentStore
+    telephony: TelephonyClient
+    conversations: Conversations
+    public_url: str
+    ring_timeout_s: int
+    clock: Callable[[], float]
+    talk_ttl_s: int = 4 * 3600  # how long a connected pairing is kept (the conversation's length, at most)
+
+    # --- callers --------------------------------------------------------------------------------------------
+    def caller_waiting(self, call: str, *, queue: str, queue_sid: str, locale: str) -> None:
+        """Twilio asked for hold audio, so the caller is in the queue: register them once and try to ring an agent."""
+        grammar = self.conversations.grammar(locale)
+        definition = grammar.queues.get(queue)
+        skills = tuple(definition.skills) if definition and definition.skills else (queue,)
+        context = self.conversations.context(call)
+        intent = grammar.intents.get(context.intent or "") if context else None
+        waiting = Waiting(call, queue, queue_sid, skills, grammar.locale, self.clock(),
+                          priority=intent.priority if intent else 0)
+        if self.agents.add_waiting(waiting):
+            self.note(call, "queued", queue=queue, skills=list(skills), priority=waiting.priority)
+        self.route_caller(call)
+
+    def route_caller(self, call: str) -> str | None:
+        """Ring the longest-idle available agent who fits the caller; None when nobody fits or one already rings."""
+        waiting = self.agents.waiting(call)
+        if waiting is None or self.agents.reserved_agent(call):
+            return None
+        for agent_id in self.agents.idle_agents():
+            agent = self.agents.agent(agent_id)
+            if agent and agent.fits(waiting.skills, waiting.locale[:2]) and self.agents.reserve(call, agent_id):
+                self.ring(agent, waiting)
+                return agent_id
+        return None
+
+    def caller_gone(self, call: str) -> None:
+        """The caller hung up: leave the waiting list; an agent being rung for them is stopped and freed."""
+        waiting = self.agents.waiting(call)
+        self.agents.remove_waiting(call)
+        agent_id = self.agents.reserved_agent(call)
+        if agent_id is None:
+            if waiting is not None:
+                self.note(call, "abandoned", queue=waiting.queue, waited=round(self.clock() - waiting.at))
+            return
+        presence = self.agents.presence(agent_id)
+        if presence["state"] == "ringing" and presence.get("call") == call:
+            self.agents.release(call, agent_id)
+            self.agents.set_state(agent_id, "available", self.clock())  # not the agent's fault: ready again
+            self.note(call, "abandoned", queue=waiting.queue if waiting else None, agent=agent_id, while_ringing=True)
+            try:
+                self.telephony.hang_up(presence.get("leg", ""))
+            except Exception:
+                log.exception("call %s: the ringing leg of agent %s could not be stopped", call, agent_id)
+            self.route_agent(agent_id)
+
+    # --- agents ---------------------------------------------------------------------------------------------
+    def set_available(self, agent_id: str) -> None:
+        self.agents.set_state(agent_id, "available", self.clock())
+        self.route_agent(agent_id)
+
+    def route_agent(self, agent_id: str) -> str | None:
+        """An agent became free: ring them for the first waiting caller they fit (priority, then the longest wait)."""
+        agent = self.agents.agent(agent_id)
+        if agent is None:
+            return None
+        for waiting in self.agents.all_waiting():
+            if agent.fits(waiting.skills, waiting.locale[:2]) and self.agents.reserve(waiting.call, agent_id):
+                self.ring(agent, waiting)
+                return waiting.call
+        return None
+
+    def ring(self, agent: Agent, waiting: Waiting) -> None:
+        """Place the agent's leg; if Twilio refuses, free the pairing (the sweep tries again)."""
+        call, now = waiting.call, self.clock()
+        self.agents.set_state(agent.id, "ringing", now, call=call)
+        query = {"call": call, "agent": agent.id, "locale": waiting.locale}
+        try:
+            leg = self.telephony.ring(agent.contact or f"client:{agent.id}", url=self.url("/voice/agent-join", query),
+                                      status_callback=self.url("/voice/agent-status", query),
+                                      timeout_s=self.ring_timeout_s)
+        except Exception:
+            log.exception("call %s: could not ring agent %s", call, agent.id)
+            self.agents.release(call, agent.id)
+            self.agents.set_state(agent.id, "available", now)
+            return
+        self.agents.set_state(agent.id, "ringing", now, call=call, leg=leg)
+        self.note(call, "agent_ringing", agent=agent.id, queue=waiting.queue)
+
+    def answered(self, call: str, agent_id: str) -> bool:
+        """The agent picked up: whether their caller is still theirs (else the agent is told the caller has gone)."""
+        return self.agents.reserved_call(agent_id) == call and self.agents.waiting(call) is not None
+
+    def bridge(self, call: str, agent_id: str) -> bool:
+        """After the whisper: move the caller out of the queue into the conference the agent is joining."""
+        waiting = self.agents.waiting(call)
+        if waiting is None or self.agents.reserved_call(agent_id) != call:
+            return False
+        try:
+            self.telephony.redirect_queued(waiting.queue_sid, call, url=self.url("/voice/caller-join", {"call": call}))
+        except Exception:
+            log.exception("call %s: could not be taken out of queue %s", call, waiting.queue)
+            return False
+        now = self.clock()
+        self.agents.remove_waiting(call)
+        self.agents.extend(call, agent_id, self.talk_ttl_s)
+        self.agents.set_state(agent_id, "busy", now, call=call)
+        self.conversations.left_queue(call, queue=waiting.queue, result="bridged", waited_s=round(now - waiting.at))
+        self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))
+        return True
+
+    def leg_ended(self, call: str, agent_id: str, status: str) -> None:
+        """The agent's leg ended. After a conversation: wrap-up. Unanswered, declined or failed: the agent is marked
+        missed (not ready) and the next agent is rung while the caller keeps their place in the queue."""
+        presence, now = self.agents.presence(agent_id), self.clock()
+        if presence.get("call") != call:
+            return  # a late or repeated callback for an earlier call
+        self.agents.release(call, agent_id)
+        if presence["state"] == "busy":
+            self.agents.set_state(agent_id, "wrap_up", now, call=call)
+            self.note(call, "agent_left", agent=agent_id)
+            return
+        if presence["state"] == "ringing":
+            self.agents.set_state(agent_id, "missed", now, call=call)
+            self.note(call, "missed", agent=agent_id, status=status)
+            self.route_caller(call)
+
+    def sweep(self) -> int:
+        """Periodic safety net: ring agents for callers nobody is ringing (after a failed ring, a lost callback)."""
+        return sum(1 for waiting in self.agents.all_waiting() if self.route_caller(waiting.call))
+
+    # --- helpers --------------------------------------------------------------------------------------------
+    def url(self, path: str, query: dict[str, str]) -> str:
+        return f"{self.public_url.rstrip('/')}{path}?{urlencode(query)}"
+
+    def note(self, call: str, kind: str, **data) -> None:
+        self.conversations.note(CallEvent(call, kind, self.clock(), data))

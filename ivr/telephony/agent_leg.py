@@ -1,0 +1,83 @@
+"""The agent's leg (placed by the desk through the REST API): whisper, then the conference named after the caller's
+CallSid; the caller's side of the bridge; the leg's status callback. TwiML out, signatures checked."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from ivr.desk import AgentDesk
+from ivr.telephony import params, twiml
+from ivr.telephony.security import twilio_signed
+from ivr.telephony.webhooks import conversations, locale_param, player, xml
+
+log = logging.getLogger(__name__)
+bp = Blueprint("agent_leg", __name__, url_prefix="/voice")
+GONE = {"en": "This caller is no longer waiting for you: they hung up, or a colleague took the call. Thank you.",
+        "de": "Dieser Anrufer wartet nicht mehr auf Sie: Er hat aufgelegt, oder ein Kollege hat übernommen. Danke."}
+
+
+def desk() -> AgentDesk:
+    return current_app.extensions["ivr.desk"]
+
+
+def conference(call: str, *, caller: bool) -> Dial:
+    """The conference of one caller: it starts when the agent enters; the caller leaving ends it, the agent
+    leaving does not end the caller's call."""
+    dial = Dial()
+    music = f"{current_app.config['IVR_SETTINGS'].public_url.rstrip('/')}/voice/hold-music.wav"
+    dial.conference(call, start_conference_on_enter=not caller, end_conference_on_exit=caller, beep=False,
+                    wait_url=music, wait_method="GET")
+    return dial
+
+
+@bp.post("/agent-join")
+@twilio_signed
+def agent_join() -> Response:
+    """The agent answered: the whisper (what the caller already said), then the bridge."""
+    call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
+    response = VoiceResponse()
+    if not desk().answered(call, agent):
+        twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
+        response.hangup()
+        return xml(str(response))
+    text, locale = conversations().whisper_text(call, locale=locale)
+    twiml.speak(response, text, locale=locale, audio_url=player(locale))
+    response.redirect(twiml.url("/voice/agent-bridge", call=call, agent=agent, locale=locale))
+    return xml(str(response))
+
+
+@bp.post("/agent-bridge")
+@twilio_signed
+def agent_bridge() -> Response:
+    """After the whisper: bring the caller in and put the agent in the caller's conference."""
+    call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
+    response = VoiceResponse()
+    if not desk().bridge(call, agent):
+        twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
+        response.hangup()
+        return xml(str(response))
+    response.append(conference(call, caller=False))
+    return xml(str(response))
+
+
+@bp.post("/caller-join")
+@twilio_signed
+def caller_join() -> Response:
+    """The caller, taken out of the queue, joins the conference named after their CallSid."""
+    response = VoiceResponse()
+    response.append(conference(request.args.get("call", ""), caller=True))
+    return xml(str(response))
+
+
+@bp.post("/agent-status")
+@twilio_signed
+def agent_status() -> tuple[str, int]:
+    """The agent's leg ended (answered and finished, or not answered, busy, declined, failed)."""
+    call, agent = request.args.get("call", ""), request.args.get("agent", "")
+    try:
+        desk().leg_ended(call, agent, params.text("CallStatus", limit=32))
+    except Exception:
+        log.exception("call %s: agent %s leg status not processed (the sweep rings again)", call, agent)
+    return "", 204

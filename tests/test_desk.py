@@ -1,0 +1,154 @@
+"""The agent side through the real webhooks: a queued caller rings the longest-idle fitting agent through the REST
+seam (an in-memory fake), the agent hears the whisper and is bridged into the caller's conference; no answer rings
+the next agent while the caller keeps the queue; a caller who hangs up frees the agent being rung."""
+import xml.etree.ElementTree as ET
+from datetime import datetime
+
+import pytest
+
+from ivr.store.agents import Agent
+from ivr.testing.telephony import FakeTelephony
+from tests.conftest import TwilioHelper, make_app
+
+MONDAY_10AM = datetime.fromisoformat("2026-11-30T10:00:00-05:00").timestamp()
+CALL = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
+        "CallStatus": "in-progress", "Direction": "inbound"}
+
+
+@pytest.fixture
+def phone():
+    return FakeTelephony()
+
+
+@pytest.fixture
+def desk_app(settings, redis_client, clock, phone):
+    clock.now = MONDAY_10AM
+    return make_app(settings, redis_client, clock, IVR_TELEPHONY=phone)
+
+
+@pytest.fixture
+def twilio(desk_app):
+    return TwilioHelper(desk_app.test_client())
+
+
+def staff(app, clock, *agents: Agent) -> None:
+    desk = app.extensions["ivr.desk"]
+    for agent in agents:
+        desk.agents.save_agent(agent)
+        desk.set_available(agent.id)
+        clock.now += 1  # the first one has been idle longest
+
+
+def twiml(response) -> ET.Element:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return ET.fromstring(response.get_data(as_text=True))
+
+
+def queue_caller(twilio, text="I was charged twice this month") -> str:
+    twilio.post("/voice/incoming", CALL)
+    root = twiml(twilio.post("/voice/gather?turn=0", {**CALL, "SpeechResult": text, "Confidence": "0.9"}))
+    queue = root.find("./Enqueue").text
+    twilio.post(f"/voice/wait?queue={queue}&locale=en-US", {**CALL, "QueueSid": "QU1", "QueuePosition": "1"})
+    return queue
+
+
+def events(app, call=CALL["CallSid"]) -> list[str]:
+    return [e.type for e in reversed(app.extensions["ivr.store"].events(200)) if e.call == call]
+
+
+ALICE = Agent("alice", "Alice", skills=("billing",), languages=("en",))
+BOB = Agent("bob", "Bob", skills=("billing", "tech_support"), languages=("en", "de"))
+CAROL = Agent("carol", "Carol", skills=("tech_support",), languages=("en",))
+
+
+def test_a_queued_caller_rings_the_longest_idle_fitting_agent_who_hears_the_whisper_and_is_bridged(
+        desk_app, twilio, clock, phone):
+    staff(desk_app, clock, CAROL, ALICE, BOB)  # carol idles longest but has no billing skill
+    assert queue_caller(twilio) == "billing"
+    [ring] = phone.rings
+    assert ring["to"] == "client:alice" and ring["timeout_s"] == 20
+    twilio.post("/voice/wait?queue=billing&locale=en-US", {**CALL, "QueueSid": "QU1"})  # Twilio repeats the waitUrl
+    assert len(phone.rings) == 1
+    join = twiml(twilio.post(ring["url"], {"CallSid": ring["sid"], "CallStatus": "in-progress"}))
+    assert "charge" in join.find("./Say").text.lower()  # the whisper: what the caller already said
+    assert not phone.redirects  # the caller stays queued until the whisper is over
+    bridge = twiml(twilio.post(join.find("./Redirect").text, {"CallSid": ring["sid"]}))
+    room = bridge.find("./Dial/Conference")
+    assert room.text == CALL["CallSid"] and room.get("endConferenceOnExit") == "false"
+    [moved] = phone.redirects
+    assert (moved["queue_sid"], moved["call_sid"]) == ("QU1", CALL["CallSid"])
+    caller_side = twiml(twilio.post(moved["url"], CALL)).find("./Dial/Conference")
+    assert caller_side.text == CALL["CallSid"] and caller_side.get("endConferenceOnExit") == "true"
+    desk = desk_app.extensions["ivr.desk"]
+    assert desk.agents.presence("alice")["state"] == "busy"
+    twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+    assert desk.agents.presence("alice")["state"] == "wrap_up"
+    assert events(desk_app)[-5:] == ["queued", "agent_ringing", "queue_exit", "connected", "agent_left"]
+
+
+def test_no_answer_marks_the_agent_missed_and_rings_the_next_while_the_caller_keeps_the_queue(
+        desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE, BOB)
+    queue_caller(twilio)
+    first = phone.rings[0]
+    twilio.post(first["status_callback"], {"CallSid": first["sid"], "CallStatus": "no-answer"})
+    desk = desk_app.extensions["ivr.desk"]
+    assert desk.agents.presence("alice")["state"] == "missed"  # not ready until they say so
+    assert [r["to"] for r in phone.rings] == ["client:alice", "client:bob"]
+    assert not phone.redirects and desk.agents.waiting(CALL["CallSid"]) is not None  # still in the queue
+    late = twiml(twilio.post(first["url"], {"CallSid": first["sid"]}))  # alice's leg answered after all: too late
+    assert "no longer waiting" in late.find("./Say").text and late.find("./Hangup") is not None
+    assert events(desk_app).count("missed") == 1
+
+
+def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE)
+    queue_caller(twilio)
+    twilio.post("/voice/status", {**CALL, "CallStatus": "completed", "CallDuration": "40"})
+    desk = desk_app.extensions["ivr.desk"]
+    assert phone.hung_up == [phone.rings[0]["sid"]]  # the ringing stops
+    assert desk.agents.presence("alice")["state"] == "available" and desk.agents.idle_agents() == ["alice"]
+    answered = twiml(twilio.post(phone.rings[0]["url"], {"CallSid": phone.rings[0]["sid"]}))
+    assert "no longer waiting" in answered.find("./Say").text and answered.find("./Hangup") is not None
+    assert "abandoned" in events(desk_app)
+
+
+def test_an_agent_who_becomes_available_gets_the_caller_waiting_longest_who_fits(desk_app, twilio, clock, phone):
+    queue_caller(twilio)  # nobody is available yet
+    assert phone.rings == []
+    staff(desk_app, clock, CAROL)  # no billing skill
+    assert phone.rings == []
+    staff(desk_app, clock, BOB)
+    assert [r["to"] for r in phone.rings] == ["client:bob"]
+
+
+def test_a_german_caller_is_not_given_to_an_agent_without_german(settings, redis_client, clock, phone):
+    from dataclasses import replace
+
+    clock.now = MONDAY_10AM
+    app = make_app(replace(settings, locale="de-DE"), redis_client, clock, IVR_TELEPHONY=phone)
+    helper = TwilioHelper(app.test_client())
+    staff(app, clock, Agent("ann", "Ann", skills=("tech_support",), languages=("en",)))
+    helper.post("/voice/incoming?locale=de-DE", CALL)
+    root = twiml(helper.post("/voice/gather?turn=0&locale=de-DE", {**CALL, "SpeechResult": "mein Internet geht nicht"}))
+    helper.post(f"/voice/wait?queue={root.find('./Enqueue').text}&locale=de-DE", {**CALL, "QueueSid": "QU2"})
+    assert phone.rings == []
+    staff(app, clock, BOB)
+    assert [r["to"] for r in phone.rings] == ["client:bob"]
+
+
+def test_a_failed_ring_frees_the_pairing_and_the_sweep_tries_again(desk_app, twilio, clock, phone, monkeypatch):
+    staff(desk_app, clock, ALICE)
+    monkeypatch.setattr(phone, "ring", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Twilio said 503")))
+    queue_caller(twilio)
+    desk = desk_app.extensions["ivr.desk"]
+    assert desk.agents.presence("alice")["state"] == "available" and desk.agents.reserved_agent(CALL["CallSid"]) is None
+    monkeypatch.undo()
+    assert desk.sweep() == 1 and phone.rings[0]["to"] == "client:alice"
+
+
+def test_the_agent_leg_webhooks_are_signed(desk_app):
+    client = desk_app.test_client()
+    for path in ("/voice/agent-join?call=CA1&agent=a", "/voice/agent-bridge?call=CA1&agent=a",
+                 "/voice/caller-join?call=CA1", "/voice/agent-status?call=CA1&agent=a"):
+        assert client.post(path, data={"CallSid": "CAx"}).status_code == 403
