@@ -46,11 +46,15 @@ class AgentDesk:
         waiting = self.agents.waiting(call)
         if waiting is None or self.agents.reserved_agent(call):
             return None
-        for agent_id in self.agents.idle_agents():
-            agent = self.agents.agent(agent_id)
-            if agent and agent.fits(waiting.skills, waiting.locale[:2]) and self.agents.reserve(call, agent_id):
+        for agent in self.agents.idle():
+            if not agent.fits(waiting.skills, waiting.locale[:2]):
+                continue
+            outcome = self.agents.reserve(call, agent.id)
+            if outcome == "reserved":
                 self.ring(agent, waiting)
-                return agent_id
+                return agent.id
+            if outcome == "caller_taken":
+                return None
         return None
 
     def caller_gone(self, call: str) -> None:
@@ -84,9 +88,14 @@ class AgentDesk:
         if agent is None:
             return None
         for waiting in self.agents.all_waiting():
-            if agent.fits(waiting.skills, waiting.locale[:2]) and self.agents.reserve(waiting.call, agent_id):
+            if not agent.fits(waiting.skills, waiting.locale[:2]):
+                continue
+            outcome = self.agents.reserve(waiting.call, agent_id)
+            if outcome == "reserved":
                 self.ring(agent, waiting)
                 return waiting.call
+            if outcome == "agent_taken":
+                return None
         return None
 
     def ring(self, agent: Agent, waiting: Waiting) -> None:

@@ -85,7 +85,13 @@ class AgentStore:
 
     def idle_agents(self) -> list[str]:
         """Available agents, the longest idle first."""
-        return list(self.redis.zrange(f"{PREFIX}:agents:idle", 0, -1))
+        return [str(agent) for agent in self.redis.zrange(f"{PREFIX}:agents:idle", 0, -1)]
+
+    def idle(self) -> list[Agent]:
+        """The available agents themselves, the longest idle first (one round trip for the roster)."""
+        ids = self.idle_agents()
+        raws = self.redis.hmget(f"{PREFIX}:agents", ids) if ids else []
+        return [_agent(json.loads(raw)) for raw in raws if raw]
 
     # --- callers waiting ------------------------------------------------------------------------------------
     def add_waiting(self, waiting: Waiting) -> bool:
@@ -115,18 +121,19 @@ class AgentStore:
         pipe.execute()
 
     # --- reservations ---------------------------------------------------------------------------------------
-    def reserve(self, call: str, agent_id: str) -> bool:
+    def reserve(self, call: str, agent_id: str) -> str:
         """Pair a caller with an idle agent, or do nothing: the caller and the agent are each claimed once, and the
-        agent must still be idle (the ZREM that takes them out of the idle set decides)."""
+        agent must still be idle (the ZREM that takes them out of the idle set decides). Returns "reserved", or why
+        not: "caller_taken" (look no further for this caller) or "agent_taken" (look no further for this agent)."""
         ttl = self.reservation_ttl_s
         if not self.redis.set(f"{PREFIX}:reserved:call:{call}", agent_id, nx=True, ex=ttl):
-            return False
+            return "caller_taken"
         if self.redis.set(f"{PREFIX}:reserved:agent:{agent_id}", call, nx=True, ex=ttl):
             if self.redis.zrem(f"{PREFIX}:agents:idle", agent_id):
-                return True
+                return "reserved"
             self.redis.delete(f"{PREFIX}:reserved:agent:{agent_id}")
         self.redis.delete(f"{PREFIX}:reserved:call:{call}")
-        return False
+        return "agent_taken"
 
     def reserved_agent(self, call: str) -> str | None:
         found = self.redis.get(f"{PREFIX}:reserved:call:{call}")
