@@ -1,4 +1,4 @@
-"""The `ivr` command: serve, call (the Twilio simulator), grammar check."""
+"""The `ivr` command: serve, call (the Twilio simulator), agents, grammar check, benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -170,6 +170,66 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def agent_store(settings: Settings, client=None):
+    """The agents' roster in the service's Redis (the embedded store lives inside the service process)."""
+    from ivr.store import connect
+    from ivr.store.agents import AgentStore
+
+    if client is None and not settings.redis_url:
+        raise CommandError("ivr agents needs REDIS_URL: the embedded store lives inside the running service")
+    return AgentStore(client or connect(settings.redis_url))
+
+
+def read_password(args: argparse.Namespace) -> str:
+    """From stdin with --password-stdin (scripts), else asked twice without echo."""
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise CommandError("the passwords differ")
+    if len(password) < 10:
+        raise CommandError("a password needs at least 10 characters")
+    return password
+
+
+def cmd_agents(args: argparse.Namespace, client=None) -> int:
+    """Manage agents: add, list, remove, set-password (hashed with scrypt, werkzeug's default KDF)."""
+    from werkzeug.security import generate_password_hash
+
+    from ivr.store.agents import Agent
+
+    store = agent_store(Settings.from_env(), client)
+    if args.agents_command == "list":
+        for agent in store.agents():
+            presence = store.presence(agent.id)
+            print(f"{agent.id}\t{agent.name}\tskills={','.join(agent.skills)}\tlanguages={','.join(agent.languages)}"
+                  f"\t{agent.contact or 'client:' + agent.id}\t{presence['state']}")
+        return 0
+    found = store.agent(args.id)
+    if args.agents_command == "remove":
+        if not store.remove_agent(args.id):
+            raise CommandError(f"no agent {args.id!r}")
+        print(f"removed {args.id}")
+        return 0
+    if args.agents_command == "set-password":
+        if found is None:
+            raise CommandError(f"no agent {args.id!r}")
+        store.save_agent(dataclasses.replace(found, password_hash=generate_password_hash(read_password(args))))
+        print(f"password set for {args.id}")
+        return 0
+    if found is not None:
+        raise CommandError(f"agent {args.id!r} exists (remove it first, or set-password)")
+    agent = Agent(args.id, args.name or args.id, skills=tuple(filter(None, args.skills.split(","))),
+                  languages=tuple(filter(None, args.languages.split(","))), contact=args.contact or "",
+                  password_hash=generate_password_hash(read_password(args)))
+    store.save_agent(agent)
+    print(f"added {agent.id} ({', '.join(agent.skills) or 'no skills'}; {', '.join(agent.languages)})")
+    return 0
+
+
 def cmd_bench_tts(args: argparse.Namespace) -> int:
     from ivr.bench.tts import run
 
@@ -238,6 +298,24 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--record", help="stream mode: save what the caller heard to this WAV")
     call.add_argument("--realtime", action="store_true", help="stream mode: pace caller audio at 20 ms per frame")
     call.set_defaults(func=cmd_call)
+    agents = sub.add_parser("agents", help="the agents who take calls (needs REDIS_URL)")
+    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
+    agents_sub.add_parser("list", help="agents, their skills and state").set_defaults(func=cmd_agents)
+    add = agents_sub.add_parser("add", help="add an agent (asks for a password)")
+    add.add_argument("id", help="short id; the browser phone identity is client:<id>")
+    add.add_argument("--name")
+    add.add_argument("--skills", default="", help="comma-separated, e.g. billing,tech_support (queue names)")
+    add.add_argument("--languages", default="en", help="comma-separated language codes, e.g. en,de")
+    add.add_argument("--contact", help="a phone number instead of the browser phone")
+    add.add_argument("--password-stdin", action="store_true")
+    add.set_defaults(func=cmd_agents)
+    remove = agents_sub.add_parser("remove", help="remove an agent")
+    remove.add_argument("id")
+    remove.set_defaults(func=cmd_agents)
+    password = agents_sub.add_parser("set-password", help="set an agent's password")
+    password.add_argument("id")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(func=cmd_agents)
     models = sub.add_parser("models", help="speech models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     fetch = models_sub.add_parser("download", help="download an official small Vosk model (checksum pinned)")
