@@ -37,6 +37,10 @@ class Settings:
     twilio_auth_token: str = ""
     twilio_account_sid: str = ""  # with the auth token: the REST API that rings agents (no agent legs without it)
     twilio_caller_id: str = ""  # the hotline number agent legs are placed from
+    twilio_api_key: str = ""  # API key SID + secret and a TwiML App: the browser phone's access tokens
+    twilio_api_secret: str = ""
+    twilio_twiml_app_sid: str = ""
+    secret_key: str = ""  # signs desk sessions; set it (the same on every worker) or sign-ins last one process
     agent_ring_timeout_s: int = 20  # an agent who does not answer within this is marked missed; the next is rung
     redis_url: str = ""  # empty: embedded in-process store
     grammar_dir: str = str(ROOT / "grammars")
@@ -69,7 +73,8 @@ class Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         aliases = {"twilio_auth_token": "TWILIO_AUTH_TOKEN", "redis_url": "REDIS_URL",
-                   "twilio_account_sid": "TWILIO_ACCOUNT_SID"}
+                   "twilio_account_sid": "TWILIO_ACCOUNT_SID", "twilio_api_key": "TWILIO_API_KEY",
+                   "twilio_api_secret": "TWILIO_API_SECRET", "twilio_twiml_app_sid": "TWILIO_TWIML_APP_SID"}
         for f in fields(cls):
             name = f"IVR_{f.name.upper()}"
             raw = env.get(name, env.get(aliases.get(f.name, ""), None))

@@ -169,6 +169,16 @@ class Conversations:
     def context(self, call_sid: str) -> CallContext | None:
         return self.store.load_context(call_sid)
 
+    def history(self, caller: str, *, before: str = "") -> list[dict]:
+        """The calling number's earlier calls (for the agent's screen pop), without the call `before` itself."""
+        seen: set[str] = {before}
+        earlier = []
+        for entry in self.store.history(caller):  # newest first; a call is listed once
+            if entry.get("call") not in seen:
+                seen.add(entry.get("call", ""))
+                earlier.append(entry)
+        return earlier
+
     def note(self, event: CallEvent) -> None:
         """Analytics are best effort: a store fault must not change what the caller hears."""
         try:
@@ -190,6 +200,9 @@ class Conversations:
             self.store.save_context(context_of(state, grammar))
             self.store.log_event(CallEvent(state.call_sid, "transfer", now, {
                 "queue": state.queue, "intent": state.intent, "reason": state.transfer_reason}))
+        if state.step == "done" and state.caller:
+            self.store.add_to_history(state.caller, {"call": state.call_sid, "at": state.started_at,
+                                                     "intent": state.intent, "outcome": state.outcome})
         if state.outcome == "callback" and state.callback_number:
             self.store.save_context(context_of(state, grammar))
             self.store.add_callback(CallbackRequest(state.call_sid, state.callback_number, state.queue, state.intent,

@@ -70,6 +70,7 @@ class AgentDesk:
         if presence["state"] == "ringing" and presence.get("call") == call:
             self.agents.release(call, agent_id)
             self.agents.set_state(agent_id, "available", self.clock())  # not the agent's fault: ready again
+            self.agents.publish(agent_id, {"type": "caller_gone", "call": call})
             self.note(call, "abandoned", queue=waiting.queue if waiting else None, agent=agent_id, while_ringing=True)
             try:
                 self.telephony.hang_up(presence.get("leg", ""))
@@ -113,6 +114,8 @@ class AgentDesk:
             self.agents.set_state(agent.id, "available", now)
             return
         self.agents.set_state(agent.id, "ringing", now, call=call, leg=leg)
+        self.agents.assign(agent.id, call, ttl_s=self.talk_ttl_s)
+        self.agents.publish(agent.id, {"type": "ringing", "call": call})
         self.note(call, "agent_ringing", agent=agent.id, queue=waiting.queue)
 
     def answered(self, call: str, agent_id: str) -> bool:
@@ -133,6 +136,7 @@ class AgentDesk:
         self.agents.remove_waiting(call)
         self.agents.extend(call, agent_id, self.talk_ttl_s)
         self.agents.set_state(agent_id, "busy", now, call=call)
+        self.agents.publish(agent_id, {"type": "connected", "call": call})
         self.conversations.left_queue(call, queue=waiting.queue, result="bridged", waited_s=round(now - waiting.at))
         self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))
         return True
@@ -146,12 +150,50 @@ class AgentDesk:
         self.agents.release(call, agent_id)
         if presence["state"] == "busy":
             self.agents.set_state(agent_id, "wrap_up", now, call=call)
+            self.agents.publish(agent_id, {"type": "ended", "call": call})
             self.note(call, "agent_left", agent=agent_id)
             return
         if presence["state"] == "ringing":
             self.agents.set_state(agent_id, "missed", now, call=call)
+            self.agents.publish(agent_id, {"type": "missed", "call": call})
             self.note(call, "missed", agent=agent_id, status=status)
             self.route_caller(call)
+
+    def set_unavailable(self, agent_id: str) -> None:
+        """The agent steps away; a call that is ringing them goes to the next agent."""
+        presence = self.agents.presence(agent_id)
+        if presence["state"] == "busy":
+            raise ValueError("finish the call first")
+        self.agents.set_state(agent_id, "offline", self.clock())
+        if presence["state"] == "ringing" and presence.get("call"):
+            self.agents.release(presence["call"], agent_id)
+            self.route_caller(presence["call"])
+
+    def wrap_up(self, agent_id: str, call: str, *, disposition: str, note: str, right_intent: str | None) -> None:
+        """After the call: the outcome, a note for whoever handles the caller next, and whether the bot routed right
+        ("the right intent was …" feeds the admins' review of missed utterances)."""
+        now = self.clock()
+        if note:
+            self.conversations.store.add_note(call, {"agent": agent_id, "text": note, "at": now})
+        self.note(call, "wrap_up", agent=agent_id, disposition=disposition, note=bool(note),
+                  misrouted=bool(right_intent), right_intent=right_intent)
+        if self.agents.presence(agent_id)["state"] in ("wrap_up", "missed"):
+            self.set_available(agent_id)
+
+    def screen_pop(self, agent_id: str, call: str) -> dict | None:
+        """Everything the caller already told the bot, for the agent's screen; None when the call is not theirs."""
+        if not self.agents.was_assigned(agent_id, call):
+            return None
+        context = self.conversations.context(call)
+        waiting = self.agents.waiting(call)
+        pop: dict = {"call": call, "context": context.to_dict() if context else None,
+                     "history": self.conversations.history(context.caller, before=call) if context else [],
+                     "notes": self.conversations.store.notes(call),
+                     "queued_at": waiting.at if waiting else None, "now": self.clock()}
+        if context and context.slots.get("account_number"):
+            number = context.slots["account_number"]
+            pop["context"]["slots"]["account_number"] = "•" * (len(number) - 3) + number[-3:]
+        return pop
 
     def sweep(self) -> int:
         """Periodic safety net: ring agents for callers nobody is ringing (after a failed ring, a lost callback)."""

@@ -156,6 +156,28 @@ class AgentStore:
             self.redis.delete(f"{PREFIX}:reserved:agent:{agent_id}")
 
 
+    # --- what an agent may see, and what is pushed to their desk --------------------------------------------
+    def assign(self, agent_id: str, call: str, *, ttl_s: int) -> None:
+        """Remember that this call was offered to this agent: their desk may read its context."""
+        pipe = self.redis.pipeline()
+        pipe.zadd(f"{PREFIX}:agent:{agent_id}:calls", {call: 1})
+        pipe.expire(f"{PREFIX}:agent:{agent_id}:calls", ttl_s)
+        pipe.execute()
+
+    def was_assigned(self, agent_id: str, call: str) -> bool:
+        return self.redis.zscore(f"{PREFIX}:agent:{agent_id}:calls", call) is not None
+
+    def publish(self, agent_id: str, event: dict) -> None:
+        """Push to the agent's desk, whichever worker serves it (Redis pub/sub)."""
+        self.redis.publish(f"{PREFIX}:desk:{agent_id}", json.dumps(event))
+
+    def subscribe(self, agent_id: str):
+        """A pub/sub subscription to the agent's desk events (the SSE stream reads it)."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(f"{PREFIX}:desk:{agent_id}")
+        return pubsub
+
+
 def _agent(data: dict) -> Agent:
     return Agent.from_dict(data | {"skills": tuple(data.get("skills", ())),
                                    "languages": tuple(data.get("languages", ("en",)))})

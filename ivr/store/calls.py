@@ -79,6 +79,30 @@ class CallStore:
     def events(self, limit: int = 100) -> list[CallEvent]:
         return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
 
+    def add_note(self, call_sid: str, note: dict) -> None:
+        """An agent's note on a call: it travels with the context to the next agent."""
+        key = f"{PREFIX}:call:{call_sid}:notes"
+        pipe = self.redis.pipeline()
+        pipe.rpush(key, json.dumps(note))
+        pipe.expire(key, self.context_ttl_s)
+        pipe.execute()
+
+    def notes(self, call_sid: str) -> list[dict]:
+        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:call:{call_sid}:notes", 0, -1)]
+
+    def add_to_history(self, caller: str, entry: dict, *, keep: int = 20) -> None:
+        """One line per finished bot conversation of a calling number (when, what about, how it ended)."""
+        key = f"{PREFIX}:caller:{caller}:calls"
+        pipe = self.redis.pipeline()
+        pipe.lpush(key, json.dumps(entry))
+        pipe.ltrim(key, 0, keep - 1)
+        pipe.expire(key, self.context_ttl_s)
+        pipe.execute()
+
+    def history(self, caller: str) -> list[dict]:
+        """The number's earlier calls, newest first."""
+        return [json.loads(r) for r in self.redis.lrange(f"{PREFIX}:caller:{caller}:calls", 0, -1)]
+
     def record_wait(self, queue: str, waited_s: int, now: float, *, keep: int = 20) -> None:
         """How long a caller waited before an agent took the call: the queue's recent waits feed wait estimates."""
         pipe = self.redis.pipeline()
