@@ -186,7 +186,9 @@ class AgentDesk:
             return None
         context = self.conversations.context(call)
         waiting = self.agents.waiting(call)
+        grammar = self.conversations.grammar(context.locale if context else None)
         pop: dict = {"call": call, "context": context.to_dict() if context else None,
+                     "labels": {name: intent.label for name, intent in grammar.intents.items()},
                      "history": self.conversations.history(context.caller, before=call) if context else [],
                      "notes": self.conversations.store.notes(call),
                      "queued_at": waiting.at if waiting else None, "now": self.clock()}

@@ -42,6 +42,13 @@
     list.appendChild(li);
   }
 
+  const REASONS = {
+    intent: "the bot recognised the request; it needs a person", agent_requested: "the caller asked for a person",
+    no_match: "the bot did not understand, retries used up", no_input: "the caller was not heard, retries used up",
+    out_of_scope: "a request the bot does not handle", slot_not_understood: "details not understood, retries used up",
+    self_service_failed: "self-service failed", callback_failed: "call-back number not understood",
+  };
+
   function clock(seconds) { return seconds < 90 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`; }
 
   async function pop(call) {
@@ -57,16 +64,21 @@
     $("summary").textContent = c.summary || "No details were collected for this caller.";
     $("caller").textContent = c.caller || "unknown";
     $("intent").textContent = c.intent_label ? `${c.intent_label} (${Math.round((c.confidence || 0) * 100)} %)` : "not recognised";
-    $("alternatives").textContent = (c.alternatives || []).map((a) => `${a.intent} ${Math.round(a.score * 100)} %`).join(", ") || "none";
+    const labels = data.labels || {};
+    $("alternatives").textContent = (c.alternatives || []).filter((a) => a.score >= 0.05)
+      .map((a) => `${labels[a.intent] || a.intent} (${Math.round(a.score * 100)} %)`).join(", ") || "none";
     $("slots").textContent = Object.entries(c.slots || {}).map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join("; ") || "none";
-    $("reason").textContent = (c.reason || "").replace("_", " ") + (c.agent_requested ? " (asked for a person)" : "");
+    $("reason").textContent = REASONS[c.reason] || (c.reason ? `a fault (${c.reason.replace(/_/g, " ")})` : "unknown");
+    if (c.agent_requested && c.reason !== "agent_requested") { $("reason").textContent += "; the caller asked for a person"; }
+    if ((c.further || []).length) { $("reason").textContent += `; also mentioned: ${c.further.map((f) => labels[f] || f).join(", ")}`; }
     const last = (c.transcript || []).slice(-1)[0];
     const inBot = last ? last.at - c.started_at : 0;
     $("times").textContent = `${clock(inBot)} with the bot` + (data.queued_at ? `, ${clock(data.now - data.queued_at)} in the queue` : "");
     $("mood").textContent = c.mood || "neutral";
     $("callback").textContent = c.callback_number ? `requested on ${c.callback_number}` : "no";
     for (const id of ["history", "notes", "transcript"]) { $(id).replaceChildren(); }
-    (data.history || []).forEach((h) => item($("history"), `${new Date(h.at * 1000).toLocaleString()}: ${h.intent || "unknown"} → ${h.outcome || "?"}`));
+    (data.history || []).forEach((h) => item($("history"),
+      `${new Date(h.at * 1000).toLocaleString()}: ${labels[h.intent] || h.intent || "not recognised"} → ${h.outcome || "?"}`));
     if (!(data.history || []).length) { item($("history"), "none"); }
     (data.notes || []).forEach((n) => item($("notes"), `${n.agent}: ${n.text}`));
     if (!(data.notes || []).length) { item($("notes"), "none"); }

@@ -1,0 +1,108 @@
+"""The agent desk in real headless Chromium (Playwright, Debian's chromium): sign in, go available, a simulated
+call rings the desk and the screen pop shows what the caller said before the agent accepts, then wrap-up. The
+browser phone is replaced by a stand-in device (the page's adapter looks for window.IVR_FAKE_DEVICE); the Twilio
+side is driven with signed webhooks exactly as Twilio would send them."""
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import requests
+from twilio.request_validator import RequestValidator
+from werkzeug.security import generate_password_hash
+
+from ivr.store.agents import Agent
+from ivr.testing.stream_simulator import LiveServer
+from ivr.testing.telephony import FakeTelephony
+from tests.conftest import AUTH_TOKEN, make_app
+from tests.test_desk import CALL, MONDAY_10AM
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+FAKE_DEVICE = """
+window.IVR_FAKE_DEVICE = {
+  handlers: {}, accepted: false,
+  on(event, handler) { this.handlers[event] = handler; },
+  ring() { this.handlers.incoming({ accept: () => { window.IVR_FAKE_DEVICE.accepted = true; } }); },
+};
+"""
+
+
+class Twilio:
+    """Signed webhooks to the live server, as Twilio sends them."""
+
+    def __init__(self, base_url: str):
+        self.base_url, self.validator = base_url, RequestValidator(AUTH_TOKEN)
+
+    def post(self, path: str, params: dict) -> str:
+        url = path if path.startswith("http") else self.base_url + path
+        signature = self.validator.compute_signature(url, params)
+        response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
+        assert response.status_code in (200, 204), response.text
+        return response.text
+
+
+@pytest.fixture
+def browser():
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_wrap_up(
+        settings, redis_client, clock, browser):
+    clock.now = MONDAY_10AM
+    phone = FakeTelephony()
+    app = make_app(replace(settings, secret_key="k" * 32), redis_client, clock, IVR_TELEPHONY=phone)
+    app.extensions["ivr.desk"].agents.save_agent(Agent("alice", "Alice Example", skills=("billing",),
+                                                       password_hash=generate_password_hash(PASSWORD)))
+    with LiveServer(app) as live:
+        twilio = Twilio(live.url)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.add_init_script(FAKE_DEVICE)
+        page.goto(live.url + "/agent/login")
+        page.fill("input[name=agent]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/agent/")
+        page.click("#available")
+        playwright.expect(page.locator("#state")).to_have_text("available")
+
+        twilio.post("/voice/incoming", CALL)
+        twilio.post("/voice/gather?turn=0", {**CALL, "SpeechResult": "I was charged twice this month",
+                                             "Confidence": "0.9"})
+        twilio.post("/voice/wait?queue=billing&locale=en-US", {**CALL, "QueueSid": "QU1", "QueuePosition": "1"})
+        [ring] = phone.rings
+        page.evaluate("window.IVR_FAKE_DEVICE.ring()")  # Twilio delivers the leg to the browser phone
+
+        pop = page.locator("#call")
+        playwright.expect(pop).to_be_visible()
+        playwright.expect(page.locator("#intent")).to_contain_text("a question about a charge on your bill")
+        playwright.expect(page.locator("#transcript")).to_contain_text("I was charged twice this month")
+        playwright.expect(page.locator("#summary")).to_contain_text("Caller is calling about")
+        playwright.expect(page.locator("#state")).to_have_text("ringing")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "agent-desk-screen-pop.png"), full_page=True)
+
+        page.click("#accept")
+        assert page.evaluate("window.IVR_FAKE_DEVICE.accepted")
+        join = twilio.post(ring["url"], {"CallSid": ring["sid"], "CallStatus": "in-progress"})
+        assert "charge" in join.lower()
+        twilio.post(ring["url"].replace("/voice/agent-join", "/voice/agent-bridge"), {"CallSid": ring["sid"]})
+        playwright.expect(page.locator("#call-status")).to_have_text("connected")
+        playwright.expect(page.locator("#state")).to_have_text("busy")
+
+        twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+        playwright.expect(page.locator("#wrapup")).to_be_visible()
+        page.select_option("select[name=disposition]", "resolved")
+        page.fill("textarea[name=note]", "Refund of the double charge promised")
+        page.click("#wrapup button[type=submit]")
+        playwright.expect(page.locator("#call")).to_be_hidden()
+        playwright.expect(page.locator("#state")).to_have_text("available")
+    notes = app.extensions["ivr.store"].notes(CALL["CallSid"])
+    assert notes[0]["text"] == "Refund of the double charge promised"
