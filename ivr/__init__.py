@@ -58,7 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["ivr.conversations"] = conversations
     app.extensions["ivr.desk"] = AgentDesk(AgentStore(app.extensions["ivr.store"].redis),
                                            app.config.get("IVR_TELEPHONY") or telephony_for(settings), conversations,
-                                           settings.public_url, settings.agent_ring_timeout_s, clock)
+                                           settings.public_url, settings.agent_ring_timeout_s, clock,
+                                           settings.callback_attempts, settings.callback_retry_s)
     telephony.init_app(app)
     web.init_app(app)
     return app

@@ -42,6 +42,8 @@ class Settings:
     twilio_twiml_app_sid: str = ""
     secret_key: str = ""  # signs desk sessions; set it (the same on every worker) or sign-ins last one process
     agent_ring_timeout_s: int = 20  # an agent who does not answer within this is marked missed; the next is rung
+    callback_attempts: int = 3  # a call-back the customer does not answer is dialled this many times in all
+    callback_retry_s: int = 900  # …this long apart
     redis_url: str = ""  # empty: embedded in-process store
     grammar_dir: str = str(ROOT / "grammars")
     locale: str = "en-US"
@@ -92,6 +94,7 @@ class Settings:
             value = getattr(self, field)
             if value not in allowed:
                 raise SettingsError(f"IVR_{field.upper()}={value!r}: use one of {', '.join(sorted(allowed))}")
-        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s", "agent_ring_timeout_s"):
+        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s", "agent_ring_timeout_s",
+                      "callback_attempts", "callback_retry_s"):
             if getattr(self, field) < (0 if field == "max_streams" else 1):
                 raise SettingsError(f"IVR_{field.upper()}={getattr(self, field)}: must be a positive number")

@@ -150,7 +150,8 @@ class Conversations:
     def request_callback(self, call_sid: str, *, number: str, queue: str, locale: str) -> str:
         """A caller on hold chose a call back: store the request; returns the goodbye to say."""
         now = self.clock()
-        self.store.add_callback(CallbackRequest(call_sid, number, queue, None, "long_wait", now))
+        self.store.add_callback(CallbackRequest(call_sid, number, queue, None, "long_wait", now,
+                                                locale=self.grammar(locale).locale))
         self.note(CallEvent(call_sid, "callback", now, {"queue": queue}))
         return self.grammar(locale).prompts.callback_queued
 
@@ -206,7 +207,7 @@ class Conversations:
         if state.outcome == "callback" and state.callback_number:
             self.store.save_context(context_of(state, grammar))
             self.store.add_callback(CallbackRequest(state.call_sid, state.callback_number, state.queue, state.intent,
-                                                    "closed", now))
+                                                    "closed", now, locale=state.locale))
 
 
 def context_of(state: DialogState, grammar: Grammar) -> CallContext:

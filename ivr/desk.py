@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from ivr.conversation import Conversations
@@ -25,14 +25,15 @@ class AgentDesk:
     public_url: str
     ring_timeout_s: int
     clock: Callable[[], float]
+    callback_attempts: int = 3
+    callback_retry_s: int = 900
     talk_ttl_s: int = 4 * 3600  # how long a connected pairing is kept (the conversation's length, at most)
 
     # --- callers --------------------------------------------------------------------------------------------
     def caller_waiting(self, call: str, *, queue: str, queue_sid: str, locale: str) -> None:
         """Twilio asked for hold audio, so the caller is in the queue: register them once and try to ring an agent."""
         grammar = self.conversations.grammar(locale)
-        definition = grammar.queues.get(queue)
-        skills = tuple(definition.skills) if definition and definition.skills else (queue,)
+        skills = self.skills_of(queue, locale)
         context = self.conversations.context(call)
         intent = grammar.intents.get(context.intent or "") if context else None
         waiting = Waiting(call, queue, queue_sid, skills, grammar.locale, self.clock(),
@@ -97,13 +98,36 @@ class AgentDesk:
                 return waiting.call
             if outcome == "agent_taken":
                 return None
+        return self.callback_for(agent)
+
+    def callback_for(self, agent: Agent) -> str | None:
+        """Nobody waiting fits the agent: the oldest due call-back they can take. The agent's leg rings first and
+        hears the context; the customer is dialled into the conference once the agent is on the line."""
+        now = self.clock()
+        for request in self.conversations.store.callbacks():
+            if request.not_before > now or not agent.fits(self.skills_of(request.queue, request.locale),
+                                                          request.locale[:2]):
+                continue
+            outcome = self.agents.reserve(request.call, agent.id)
+            if outcome == "reserved":
+                self.ring_for(agent, request.call, locale=request.locale, queue=request.queue, callback=True)
+                return request.call
+            if outcome == "agent_taken":
+                return None
         return None
 
+    def skills_of(self, queue: str | None, locale: str) -> tuple[str, ...]:
+        definition = self.conversations.grammar(locale).queues.get(queue or "")
+        return tuple(definition.skills) if definition and definition.skills else ((queue,) if queue else ())
+
     def ring(self, agent: Agent, waiting: Waiting) -> None:
+        self.ring_for(agent, waiting.call, locale=waiting.locale, queue=waiting.queue)
+
+    def ring_for(self, agent: Agent, call: str, *, locale: str, queue: str | None, callback: bool = False) -> None:
         """Place the agent's leg; if Twilio refuses, free the pairing (the sweep tries again)."""
-        call, now = waiting.call, self.clock()
+        now = self.clock()
         self.agents.set_state(agent.id, "ringing", now, call=call)
-        query = {"call": call, "agent": agent.id, "locale": waiting.locale}
+        query = {"call": call, "agent": agent.id, "locale": locale, **({"callback": "1"} if callback else {})}
         try:
             leg = self.telephony.ring(agent.contact or f"client:{agent.id}", url=self.url("/voice/agent-join", query),
                                       status_callback=self.url("/voice/agent-status", query),
@@ -115,12 +139,58 @@ class AgentDesk:
             return
         self.agents.set_state(agent.id, "ringing", now, call=call, leg=leg)
         self.agents.assign(agent.id, call, ttl_s=self.talk_ttl_s)
-        self.agents.publish(agent.id, {"type": "ringing", "call": call})
-        self.note(call, "agent_ringing", agent=agent.id, queue=waiting.queue)
+        self.agents.publish(agent.id, {"type": "ringing", "call": call, "callback": callback})
+        self.note(call, "agent_ringing", agent=agent.id, queue=queue, callback=callback)
 
-    def answered(self, call: str, agent_id: str) -> bool:
+    def answered(self, call: str, agent_id: str, *, callback: bool = False) -> bool:
         """The agent picked up: whether their caller is still theirs (else the agent is told the caller has gone)."""
-        return self.agents.reserved_call(agent_id) == call and self.agents.waiting(call) is not None
+        still_there = self.conversations.store.callback(call) if callback else self.agents.waiting(call)
+        return self.agents.reserved_call(agent_id) == call and still_there is not None
+
+    def dial_customer(self, call: str, agent_id: str) -> bool:
+        """A call-back's agent is on the line: dial the customer into the conference."""
+        request = self.conversations.store.callback(call)
+        if request is None or self.agents.reserved_call(agent_id) != call:
+            return False
+        query = {"call": call, "agent": agent_id, "locale": request.locale}
+        try:
+            self.telephony.ring(request.number, url=self.url("/voice/customer-join", query),
+                                status_callback=self.url("/voice/callback-status", query), timeout_s=30)
+        except Exception:
+            log.exception("call-back %s: could not dial the customer", call)
+            self.callback_ended(call, agent_id, "failed")
+            return False
+        self.conversations.store.add_callback(replace(request, attempts=request.attempts + 1))
+        self.agents.extend(call, agent_id, self.talk_ttl_s)
+        self.agents.set_state(agent_id, "busy", self.clock(), call=call,
+                              leg=self.agents.presence(agent_id).get("leg", ""))
+        self.agents.publish(agent_id, {"type": "connected", "call": call, "callback": True})
+        self.note(call, "callback_dialled", agent=agent_id, attempt=request.attempts + 1)
+        return True
+
+    def callback_ended(self, call: str, agent_id: str, status: str) -> None:
+        """The customer's leg of a call-back ended: answered (done), or not (dialled again later, up to the limit).
+        An agent waiting alone in the conference is released."""
+        request = self.conversations.store.callback(call)
+        if request is None:
+            return
+        now = self.clock()
+        if status == "completed":
+            self.conversations.store.remove_callback(call)
+            self.note(call, "callback_succeeded", agent=agent_id, attempts=request.attempts)
+            return
+        if request.attempts >= self.callback_attempts:
+            self.conversations.store.remove_callback(call)
+            self.note(call, "callback_failed", agent=agent_id, attempts=request.attempts, status=status)
+        else:
+            self.conversations.store.add_callback(replace(request, not_before=now + self.callback_retry_s))
+            self.note(call, "callback_missed", agent=agent_id, attempts=request.attempts, status=status)
+        leg = self.agents.presence(agent_id).get("leg")
+        try:
+            if leg:
+                self.telephony.hang_up(leg)  # the agent's leg ends; its status callback brings wrap-up
+        except Exception:
+            log.exception("call-back %s: the agent's leg could not be ended", call)
 
     def bridge(self, call: str, agent_id: str) -> bool:
         """After the whisper: move the caller out of the queue into the conference the agent is joining."""
@@ -135,7 +205,7 @@ class AgentDesk:
         now = self.clock()
         self.agents.remove_waiting(call)
         self.agents.extend(call, agent_id, self.talk_ttl_s)
-        self.agents.set_state(agent_id, "busy", now, call=call)
+        self.agents.set_state(agent_id, "busy", now, call=call, leg=self.agents.presence(agent_id).get("leg", ""))
         self.agents.publish(agent_id, {"type": "connected", "call": call})
         self.conversations.left_queue(call, queue=waiting.queue, result="bridged", waited_s=round(now - waiting.at))
         self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))

@@ -180,6 +180,9 @@ class CallbackRequest(Record):
     intent: str | None
     reason: str
     at: float
+    locale: str = "en-US"
+    attempts: int = 0  # dialled so far
+    not_before: float = 0.0  # after a failed attempt, the next waits until then
 
 
 @dataclass(frozen=True)

@@ -152,3 +152,61 @@ def test_the_agent_leg_webhooks_are_signed(desk_app):
     for path in ("/voice/agent-join?call=CA1&agent=a", "/voice/agent-bridge?call=CA1&agent=a",
                  "/voice/caller-join?call=CA1", "/voice/agent-status?call=CA1&agent=a"):
         assert client.post(path, data={"CallSid": "CAx"}).status_code == 403
+
+
+SUNDAY_NIGHT = datetime.fromisoformat("2026-11-29T23:00:00-05:00").timestamp()
+
+
+def ask_for_a_callback(twilio, clock) -> None:
+    """Billing is closed on Sunday night: the caller leaves the calling number for a call back."""
+    clock.now = SUNDAY_NIGHT
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather?turn=0", {**CALL, "SpeechResult": "I want to pay my bill"})
+    root = twiml(twilio.post("/voice/gather?turn=1", {**CALL, "Digits": "1"}))
+    assert root.find("./Hangup") is not None
+    twilio.post("/voice/status", {**CALL, "CallStatus": "completed"})
+
+
+def test_a_stored_callback_is_dialled_when_a_fitting_agent_becomes_free(desk_app, twilio, clock, phone):
+    ask_for_a_callback(twilio, clock)
+    clock.now = MONDAY_10AM
+    staff(desk_app, clock, ALICE)
+    [ring] = phone.rings
+    assert ring["to"] == "client:alice" and "callback=1" in ring["url"]  # the agent's leg is rung first
+    join = twiml(twilio.post(ring["url"], {"CallSid": ring["sid"]}))
+    assert "paying a bill" in join.find("./Say").text  # the agent hears the context before the customer is dialled
+    bridge = twiml(twilio.post(join.find("./Redirect").text, {"CallSid": ring["sid"]}))
+    assert bridge.find("./Dial/Conference").text == CALL["CallSid"]
+    customer = phone.rings[1]
+    assert customer["to"] == CALL["From"]
+    answered = twiml(twilio.post(customer["url"], {"CallSid": "CAcustomer"}))
+    assert "returning your call" in answered.find("./Say").text
+    assert answered.find("./Dial/Conference").text == CALL["CallSid"]
+    twilio.post(customer["status_callback"], {"CallSid": "CAcustomer", "CallStatus": "completed"})
+    assert desk_app.extensions["ivr.store"].callbacks() == []
+    assert "callback_succeeded" in events(desk_app)
+
+
+def test_an_unanswered_callback_is_dialled_again_later_then_given_up(desk_app, twilio, clock, phone):
+    ask_for_a_callback(twilio, clock)
+    clock.now = MONDAY_10AM
+    desk = desk_app.extensions["ivr.desk"]
+    staff(desk_app, clock, ALICE)
+    for attempt in (1, 2, 3):
+        ring = phone.rings[-1]
+        assert ring["to"] == "client:alice"
+        join = twiml(twilio.post(ring["url"], {"CallSid": ring["sid"]}))
+        twilio.post(join.find("./Redirect").text, {"CallSid": ring["sid"]})
+        customer = phone.rings[-1]
+        twilio.post(customer["status_callback"], {"CallSid": f"CAc{attempt}", "CallStatus": "no-answer"})
+        assert phone.hung_up[-1] == ring["sid"]  # the agent is not left alone in the conference
+        twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+        assert desk.agents.presence("alice")["state"] == "wrap_up"
+        rings = len(phone.rings)
+        desk.wrap_up("alice", CALL["CallSid"], disposition="no_answer_needed", note="", right_intent=None)
+        if attempt < 3:
+            assert len(phone.rings) == rings  # not again at once: after callback_retry_s
+            clock.now += 901
+            desk.set_available("alice")
+    assert desk_app.extensions["ivr.store"].callbacks() == []
+    assert events(desk_app).count("callback_dialled") == 3 and "callback_failed" in events(desk_app)

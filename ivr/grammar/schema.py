@@ -131,6 +131,7 @@ class Prompts(_Strict):
     hold_comfort: str  # between the hold music
     hold_callback: str  # offered on hold after the queue's max_wait_before_callback
     callback_queued: str
+    callback_intro: str  # the customer answers a call-back: who is calling, before the agent joins
     whisper: str  # {summary}
     error: str
 
@@ -180,7 +181,7 @@ class Grammar(_Strict):
         p = self.prompts
         texts = [p.greeting, *p.no_input, *p.no_match, p.out_of_scope, p.slot_retry, p.didnt_hear, p.keypad_hint,
                  p.silent_goodbye, p.silent_callback_offer, p.callback_offer, p.hold_comfort, p.anything_else,
-                 p.another, p.goodbye, p.callback_confirm, p.error,
+                 p.another, p.goodbye, p.callback_confirm, p.callback_intro, p.error,
                  *(s.prompt for s in self.slots.values()), self.menu(),
                  *(f"{variants[-1]} {self.menu()}" for variants in (p.no_input, p.no_match))]  # the last reprompt
         for queue in self.queues.values():

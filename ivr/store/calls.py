@@ -65,6 +65,13 @@ class CallStore:
         pipe.expire(f"{PREFIX}:callbacks", self.context_ttl_s)
         pipe.execute()
 
+    def remove_callback(self, call_sid: str) -> None:
+        self.redis.hdel(f"{PREFIX}:callbacks", call_sid)
+
+    def callback(self, call_sid: str) -> CallbackRequest | None:
+        raw = self.redis.hget(f"{PREFIX}:callbacks", call_sid)
+        return CallbackRequest.from_dict(json.loads(raw)) if raw else None
+
     def callbacks(self) -> list[CallbackRequest]:
         records = [CallbackRequest.from_dict(json.loads(r)) for r in self.redis.hvals(f"{PREFIX}:callbacks")]
         return sorted(records, key=lambda r: r.at)

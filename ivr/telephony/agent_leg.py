@@ -37,24 +37,28 @@ def conference(call: str, *, caller: bool) -> Dial:
 def agent_join() -> Response:
     """The agent answered: the whisper (what the caller already said), then the bridge."""
     call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
+    callback = request.args.get("callback") == "1"
     response = VoiceResponse()
-    if not desk().answered(call, agent):
+    if not desk().answered(call, agent, callback=callback):
         twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
         response.hangup()
         return xml(str(response))
     text, locale = conversations().whisper_text(call, locale=locale)
     twiml.speak(response, text, locale=locale, audio_url=player(locale))
-    response.redirect(twiml.url("/voice/agent-bridge", call=call, agent=agent, locale=locale))
+    response.redirect(twiml.url("/voice/agent-bridge", call=call, agent=agent, locale=locale,
+                                **({"callback": "1"} if callback else {})))
     return xml(str(response))
 
 
 @bp.post("/agent-bridge")
 @twilio_signed
 def agent_bridge() -> Response:
-    """After the whisper: bring the caller in and put the agent in the caller's conference."""
+    """After the whisper: bring the caller in (out of the queue, or dialled for a call-back) and put the agent in the
+    caller's conference."""
     call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
     response = VoiceResponse()
-    if not desk().bridge(call, agent):
+    joined = desk().dial_customer(call, agent) if request.args.get("callback") == "1" else desk().bridge(call, agent)
+    if not joined:
         twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
         response.hangup()
         return xml(str(response))
@@ -69,6 +73,30 @@ def caller_join() -> Response:
     response = VoiceResponse()
     response.append(conference(request.args.get("call", ""), caller=True))
     return xml(str(response))
+
+
+@bp.post("/customer-join")
+@twilio_signed
+def customer_join() -> Response:
+    """A call-back's customer answered: say who is calling, then join the agent in the conference."""
+    locale = locale_param()
+    response = VoiceResponse()
+    intro = conversations().grammar(locale).prompts.callback_intro
+    twiml.speak(response, intro, locale=locale, audio_url=player(locale))
+    response.append(conference(request.args.get("call", ""), caller=True))
+    return xml(str(response))
+
+
+@bp.post("/callback-status")
+@twilio_signed
+def callback_status() -> tuple[str, int]:
+    """The customer's leg of a call-back ended: answered, or not (then it is dialled again later)."""
+    call, agent = request.args.get("call", ""), request.args.get("agent", "")
+    try:
+        desk().callback_ended(call, agent, params.text("CallStatus", limit=32))
+    except Exception:
+        log.exception("call-back %s: customer leg status not processed", call)
+    return "", 204
 
 
 @bp.post("/agent-status")
