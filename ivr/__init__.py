@@ -60,6 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                                            app.config.get("IVR_TELEPHONY") or telephony_for(settings), conversations,
                                            settings.public_url, settings.agent_ring_timeout_s, clock,
                                            settings.callback_attempts, settings.callback_retry_s)
+    if not app.testing:
+        app.extensions["ivr.desk"].run_sweeps()
     telephony.init_app(app)
     web.init_app(app)
     return app

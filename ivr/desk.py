@@ -5,6 +5,7 @@ until an agent is on the line, so no place is lost."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
@@ -268,8 +269,35 @@ class AgentDesk:
         return pop
 
     def sweep(self) -> int:
-        """Periodic safety net: ring agents for callers nobody is ringing (after a failed ring, a lost callback)."""
-        return sum(1 for waiting in self.agents.all_waiting() if self.route_caller(waiting.call))
+        """Every few seconds, on every worker (reservations make that safe): widen the skills of callers past their
+        queue's overflow time, ring agents for callers nobody is ringing (after a failed ring or a lost status
+        callback), and give idle agents the call-backs that are due. Returns how many agents it rang."""
+        now, rung = self.clock(), 0
+        for waiting in self.agents.all_waiting():
+            definition = self.conversations.grammar(waiting.locale).queues.get(waiting.queue)
+            if (definition and definition.overflow and definition.overflow_after_s
+                    and now - waiting.at >= definition.overflow_after_s and not waiting.data.get("overflowed")):
+                wider = tuple(sorted(set(self.skills_of(definition.overflow, waiting.locale))))
+                self.agents.update_waiting(replace(waiting, skills=wider, data={**waiting.data, "overflowed": True}))
+                self.note(waiting.call, "overflow", queue=waiting.queue, to=definition.overflow)
+            rung += self.route_caller(waiting.call) is not None
+        for agent in self.agents.idle():
+            rung += self.callback_for(agent) is not None
+        return rung
+
+    def run_sweeps(self, *, interval_s: float = 5.0) -> threading.Event:
+        """The sweep in a background thread; set the returned event to stop it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("agent sweep failed (next one in %.0f s)", interval_s)
+
+        threading.Thread(target=loop, daemon=True, name="agent-sweep").start()
+        return stop
 
     # --- helpers --------------------------------------------------------------------------------------------
     def url(self, path: str, query: dict[str, str]) -> str:

@@ -210,3 +210,20 @@ def test_an_unanswered_callback_is_dialled_again_later_then_given_up(desk_app, t
             desk.set_available("alice")
     assert desk_app.extensions["ivr.store"].callbacks() == []
     assert events(desk_app).count("callback_dialled") == 3 and "callback_failed" in events(desk_app)
+
+
+def test_past_its_overflow_time_a_caller_may_be_taken_by_the_fallback_queues_agents(
+        desk_app, twilio, clock, phone, monkeypatch):
+    catalog = desk_app.extensions["ivr.catalog"]
+    understanding = catalog.get("en-US")
+    grammar = understanding.grammar
+    billing = grammar.queues["billing"].model_copy(update={"overflow": "general", "overflow_after_s": 120})
+    changed = grammar.model_copy(update={"queues": {**grammar.queues, "billing": billing}})
+    monkeypatch.setitem(catalog._live, "en-US", understanding.with_grammar(changed))  # the same trained classifier
+    staff(desk_app, clock, Agent("gina", "Gina", skills=("general",)))
+    queue_caller(twilio)
+    desk = desk_app.extensions["ivr.desk"]
+    assert phone.rings == [] and desk.sweep() == 0
+    clock.now += 121
+    assert desk.sweep() == 1 and phone.rings[0]["to"] == "client:gina"
+    assert "overflow" in events(desk_app)

@@ -52,6 +52,8 @@ class Queue(_Strict):
     hours: str = "always"
     timezone: str = "UTC"
     skills: list[str] = []  # what an agent needs to take this queue's calls; empty: a skill named like the queue
+    overflow: str | None = None  # after `overflow_after_s` in this queue, agents of that queue may take the caller too
+    overflow_after_s: int = Field(default=0, ge=0)  # 0: never
     holidays: str | None = None  # closed on this region's public holidays: "US-NY", "DE-BY"
     closed_on: dict[date, str] = {}  # special closures: {2026-12-24: Heiligabend}
     max_wait_before_callback: int = 300
@@ -246,6 +248,8 @@ class Grammar(_Strict):
                 seen.setdefault(key, name)
         problems += [(("uninterruptible",), f"unknown prompt {name!r}") for name in self.uninterruptible
                      if name not in Prompts.model_fields]
+        problems += [(("queues", name, "overflow"), f"unknown queue {queue.overflow!r}")
+                     for name, queue in self.queues.items() if queue.overflow and queue.overflow not in self.queues]
         if self.default_queue not in self.queues:
             problems.append((("default_queue",), f"unknown queue {self.default_queue!r}"))
         for name, intent in self.intents.items():
