@@ -122,19 +122,15 @@ def test_an_agent_who_becomes_available_gets_the_caller_waiting_longest_who_fits
     assert [r["to"] for r in phone.rings] == ["client:bob"]
 
 
-def test_a_german_caller_is_not_given_to_an_agent_without_german(settings, redis_client, clock, phone):
-    from dataclasses import replace
-
-    clock.now = MONDAY_10AM
-    app = make_app(replace(settings, locale="de-DE"), redis_client, clock, IVR_TELEPHONY=phone)
-    helper = TwilioHelper(app.test_client())
-    staff(app, clock, Agent("ann", "Ann", skills=("tech_support",), languages=("en",)))
-    helper.post("/voice/incoming?locale=de-DE", CALL)
-    root = twiml(helper.post("/voice/gather?turn=0&locale=de-DE", {**CALL, "SpeechResult": "mein Internet geht nicht"}))
-    helper.post(f"/voice/wait?queue={root.find('./Enqueue').text}&locale=de-DE", {**CALL, "QueueSid": "QU2"})
+def test_a_german_caller_is_not_given_to_an_agent_without_german(desk_app, twilio, clock, phone):
+    staff(desk_app, clock, Agent("ann", "Ann", skills=("tech_support",), languages=("en",)))
+    twilio.post("/voice/incoming?locale=de-DE", CALL)
+    root = twiml(twilio.post("/voice/gather?turn=0&locale=de-DE", {**CALL, "SpeechResult": "mein Internet geht nicht"}))
+    twilio.post(f"/voice/wait?queue={root.find('./Enqueue').text}&locale=de-DE", {**CALL, "QueueSid": "QU2"})
     assert phone.rings == []
-    staff(app, clock, BOB)
+    staff(desk_app, clock, BOB)
     assert [r["to"] for r in phone.rings] == ["client:bob"]
+    assert "locale=de-DE" in phone.rings[0]["url"]  # the whisper is in the caller's language
 
 
 def test_a_failed_ring_frees_the_pairing_and_the_sweep_tries_again(desk_app, twilio, clock, phone, monkeypatch):

@@ -2,7 +2,7 @@
 ({"voice", "rate", "out", "text"}), one line back per request ("ok" or "error: …"). One process renders many
 prompts (≈10 ms each, not a Python start-up per prompt); the parent kills and restarts it if it ever hangs.
 
-    python -m ivr.speech.render
+    python ivr/speech/render.py     (run as a file, so it imports only pyttsx3: ~0.3 s to start)
 """
 from __future__ import annotations
 

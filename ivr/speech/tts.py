@@ -59,7 +59,8 @@ class Pyttsx3Renderer:
         """One request to the worker; an empty answer (and a killed worker) when it does not answer in time."""
         if self._child is None or self._child.poll() is not None or self._owner != os.getpid():
             self._owner = os.getpid()
-            self._child = subprocess.Popen([sys.executable, "-m", "ivr.speech.render"], stdin=subprocess.PIPE,
+            worker = Path(__file__).with_name("render.py")  # run as a file: not the package and its numpy/scipy
+            self._child = subprocess.Popen([sys.executable, str(worker)], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
         child = self._child
         assert child.stdin is not None and child.stdout is not None

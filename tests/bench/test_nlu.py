@@ -53,24 +53,21 @@ def test_few_shot_is_fixed_by_the_seed():
     assert len(few_shot(train, 10)) == 770
 
 
-def test_run_prints_one_row_per_task_and_model(small_eval_dir):
-    lines = []
-    rows = run(small_eval_dir, quick=True, noisy=True, encoder=None, out=lines.append)
+def test_the_quick_benchmark_prints_every_task_for_both_models(small_eval_dir, capsys, monkeypatch):
+    """One run through the CLI (the n-gram models only, on a slice): every task, both models, the figures."""
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")
+    rows = []
+    monkeypatch.setattr("ivr.bench.nlu.run", lambda *a, **k: rows.extend(run(*a, **k)) or rows)
+    assert main(["bench", "nlu", "--quick", "--noisy", "--eval-dir", str(small_eval_dir)]) == 0
+    out = capsys.readouterr().out
     assert len(rows) == 14 and {r.model for r in rows} == {"baseline", "production"}
     few = [r for r in rows if r.task.startswith("BANKING77 10-shot seed") and r.model == "baseline"]
     mean = next(r for r in rows if r.task.startswith("BANKING77 10-shot, mean") and r.model == "baseline")
     assert len(few) == 2 and mean.accuracy == pytest.approx((few[0].accuracy + few[1].accuracy) / 2)
     assert all(0 <= r.accuracy <= 1 and r.noisy_accuracy is not None for r in rows)
-    clinc = [r for r in rows if r.task.startswith("CLINC")]
-    assert all(r.oos_recall is not None for r in clinc)
-    assert any("classify p50" in line and "build" in line for line in lines)
-    assert sum(line.startswith("calibration,") for line in lines) == 2
-
-
-def test_cli_bench_nlu_quick(small_eval_dir, capsys, monkeypatch):
-    monkeypatch.setenv("IVR_NLU_ENCODER", "false")  # the n-gram models only: quick
-    assert main(["bench", "nlu", "--quick", "--eval-dir", str(small_eval_dir)]) == 0
-    assert "BANKING77 10-shot, mean of 2" in capsys.readouterr().out
+    assert all(r.oos_recall is not None for r in rows if r.task.startswith("CLINC"))
+    assert "BANKING77 10-shot, mean of 2" in out and "classify p50" in out and "build" in out
+    assert sum(line.startswith("calibration,") for line in out.splitlines()) == 2
 
 
 def test_oos_operating_point_keeps_ninety_percent_of_in_scope():

@@ -82,8 +82,11 @@ def test_too_few_phrases_and_duplicate_dtmf():
 
 
 def test_grammar_check_command(tmp_path: Path, capsys, monkeypatch):
+    from ivr.speech import tts
+
     monkeypatch.setenv("IVR_SELFSERVICE", "demo")  # the backend the shipped self-service intents name
     monkeypatch.setenv("IVR_NLU_ENCODER", "false")  # the check trains the classifier: n-grams are enough here
+    monkeypatch.setattr(tts, "installed_renderer", tts.Unavailable)  # the dry run has its own test below
     assert main(["grammar", "check", str(SHIPPED)]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(broken("max_retries: 2", "max_retries: many"))

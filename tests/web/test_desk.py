@@ -14,6 +14,7 @@ from tests.conftest import make_app
 from tests.test_desk import CALL, MONDAY_10AM, TwilioHelper, queue_caller
 
 PASSWORD = "correct horse battery"
+PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap for tests; scrypt in use
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ def app(settings, redis_client, clock, phone):
     store = app.extensions["ivr.desk"].agents
     for agent_id, skills in (("alice", ("billing",)), ("bob", ("tech_support",))):
         store.save_agent(Agent(agent_id, agent_id.title(), skills=skills,
-                               password_hash=generate_password_hash(PASSWORD)))
+                               password_hash=PASSWORD_HASH))
     return app
 
 
@@ -132,7 +133,7 @@ def test_the_browser_phone_token_carries_a_voice_grant_for_the_agents_identity(a
     assert claims["grants"]["voice"] == {"incoming": {"allow": True},
                                          "outgoing": {"application_sid": "AP" + "3" * 32}}
     bare = make_app(replace(settings, secret_key="s" * 32), redis_client, clock)
-    bare.extensions["ivr.desk"].agents.save_agent(Agent("alice", "A", password_hash=generate_password_hash(PASSWORD)))
+    bare.extensions["ivr.desk"].agents.save_agent(Agent("alice", "A", password_hash=PASSWORD_HASH))
     unconfigured, _ = sign_in(bare)
     answer = unconfigured.get("/agent/token")
     assert answer.status_code == 503 and "TWILIO_API_KEY" in answer.get_json()["error"]
