@@ -34,15 +34,20 @@ def in_process(settings: Settings, **changes) -> Settings:
                                selfservice=settings.selfservice or "demo", **changes)
 
 
-def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None):
-    """A simulator wired to a fresh in-process app, with throwaway tokens when none are configured."""
+def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None, agents=()):
+    """A simulator wired to a fresh in-process app, with throwaway tokens when none are configured. With simulated
+    agents, the app rings them through an in-memory REST client and the simulator plays their side."""
     from ivr import create_app
-    from ivr.testing.simulator import FlaskTransport, TwilioSimulator
+    from ivr.testing.simulator import FlaskTransport, TwilioSimulator, staff
+    from ivr.testing.telephony import FakeTelephony
 
     settings = in_process(settings, speech_mode="gather", gather_prompts="say")  # <Say>: the transcript shows words
-    app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at)})
+    phone = FakeTelephony() if agents else None
+    app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at), "IVR_TELEPHONY": phone})
+    staff(app, list(agents))
     return TwilioSimulator(FlaskTransport(app.test_client()), auth_token=settings.twilio_auth_token,
-                           base_url="http://localhost", api_token=settings.api_token, echo=echo)
+                           base_url="http://localhost", api_token=settings.api_token, echo=echo, telephony=phone,
+                           agents=list(agents))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -53,7 +58,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.testing.simulator import ConversationScript, HttpTransport, TwilioSimulator, keyboard_caller
+    from ivr.testing.simulator import (
+        ConversationScript,
+        HttpTransport,
+        SimulatedAgent,
+        TwilioSimulator,
+        keyboard_caller,
+    )
 
     settings = Settings.from_env()
     if args.stream:
@@ -66,7 +77,12 @@ def cmd_call(args: argparse.Namespace) -> int:
         simulator = TwilioSimulator(HttpTransport(), auth_token=settings.twilio_auth_token, base_url=args.url,
                                     api_token=settings.api_token, echo=print)
     else:
-        simulator = in_process_simulator(settings, at=script.at if script else None, echo=print)
+        try:
+            agents = [SimulatedAgent.parse(spec) for spec in args.agents.split(",") if spec] if args.agents else []
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        agents = agents or list(script.agents if script else [])
+        simulator = in_process_simulator(settings, at=script.at if script else None, echo=print, agents=agents)
     import requests
 
     try:
@@ -76,7 +92,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         return 0
     except requests.ConnectionError:
         raise CommandError(f"no service answers at {args.url} (is `ivr serve` running there?)") from None
-    print(f"[call ended: {record.ended}; queue: {record.queue}]")
+    taken = f"; agent: {record.agent}" if record.agent else ""
+    print(f"[call ended: {record.ended}; queue: {record.queue}{taken}]")
     if record.context:
         import json
 
@@ -292,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:5000")
     call.add_argument("--script", help="conversation script (YAML); without it, type the caller's words")
     call.add_argument("--locale", help="hotline locale, e.g. de-DE")
+    call.add_argument("--agents", help="play the agent side too: alice:billing,bob:tech_support+billing:no-answer")
     call.add_argument("--stream", action="store_true", help="Media Streams instead of webhooks (on-prem speech)")
     call.add_argument("--audio", action="append", default=[], help="stream mode: a WAV per caller turn, or dtmf:123")
     call.add_argument("--say", action="append", default=[], help="stream mode without a model: what is heard")

@@ -58,7 +58,8 @@ def test_defaults_register_no_backend_and_read_no_environment():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [(["call", "--script", "/nonexistent/script.yaml"], "cannot read the script /nonexistent/script.yaml"),
-     (["call", "--url", "http://127.0.0.1:9"], "no service answers at http://127.0.0.1:9")],
+     (["call", "--url", "http://127.0.0.1:9"], "no service answers at http://127.0.0.1:9"),
+     (["call", "--agents", "alice"], "agent 'alice': use id:skill")],
 )
 def test_the_cli_says_what_is_wrong_in_one_line(argv, message, capsys):
     from ivr.cli import main

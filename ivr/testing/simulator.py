@@ -57,11 +57,40 @@ class CallerTurn:
     confidence: float = 0.9
 
 
+@dataclass(frozen=True)
+class SimulatedAgent:
+    """An agent the simulator plays: `alice:billing+tech_support` answers; `bob:billing:no-answer` lets it ring."""
+
+    id: str
+    skills: tuple[str, ...]
+    answers: bool = True
+
+    @classmethod
+    def parse(cls, spec: str) -> SimulatedAgent:
+        parts = spec.strip().split(":")
+        if len(parts) < 2 or not parts[0] or parts[2:] not in ([], ["no-answer"]):
+            raise ValueError(f"agent {spec!r}: use id:skill[+skill…][:no-answer], e.g. alice:billing")
+        return cls(parts[0], tuple(filter(None, parts[1].split("+"))), answers=parts[2:] != ["no-answer"])
+
+
+def staff(app, agents: list[SimulatedAgent]):
+    """Put simulated agents on duty in an in-process app built with a FakeTelephony (the first idles longest)."""
+    from ivr.store.agents import Agent
+
+    desk = app.extensions["ivr.desk"]
+    for index, agent in enumerate(agents):
+        desk.agents.save_agent(Agent(agent.id, agent.id.title(), skills=agent.skills, languages=("en", "de")))
+        desk.agents.set_state(agent.id, "available", desk.clock() - len(agents) + index)  # idle since, in order
+        desk.route_agent(agent.id)
+
+
 @dataclass
 class CallRecord:
     call_sid: str
     heard: list[str] = field(default_factory=list)
     queue: str | None = None
+    agent: str | None = None  # who took the call (simulated agents)
+    missed: list[str] = field(default_factory=list)  # agents rung who did not answer
     whisper: str | None = None
     ended: str = ""
     context: dict | None = None
@@ -93,8 +122,11 @@ class TwilioSimulator:
     """Drives whole calls. `base_url` is the public URL requests are signed for (what Twilio would use)."""
 
     def __init__(self, transport: Transport, *, auth_token: str, base_url: str = "http://localhost",
-                 api_token: str = "", echo: Callable[[str], None] | None = None, max_steps: int = 40):
+                 api_token: str = "", echo: Callable[[str], None] | None = None, max_steps: int = 40,
+                 telephony=None, agents: list[SimulatedAgent] | None = None):
         self.transport = transport
+        self.telephony = telephony  # the app's FakeTelephony: the agent legs the service places, played here
+        self.agents = {agent.id: agent for agent in agents or []}
         self.validator = RequestValidator(auth_token)
         self.base_url = base_url.rstrip("/") + "/"
         self.api_token = api_token
@@ -195,11 +227,46 @@ class TwilioSimulator:
         wait = {**base, "QueueSid": "QU" + "0" * 32, "QueuePosition": "1", "CurrentQueueSize": "1",
                 "QueueTime": "0", "AvgQueueTime": "0"}
         self.hear(record, *spoken(ET.fromstring(self.post(record, verb.get("waitUrl", "/voice/wait"), wait))))
+        if self.telephony is not None:
+            return self.take_by_agent(record, verb, base)
         leg = {**base, "CallSid": "CA" + uuid.uuid4().hex, "Direction": "outbound-api", "To": "client:agent"}
         self.agent_hears(record, f"/voice/whisper?call={record.call_sid}", leg)
         self.post(record, verb.get("action", "/voice/queue-exit"), {**base, "QueueResult": "bridged",
                                                                      "QueueTime": "12"})
         record.ended = "bridged to agent"
+
+
+    def take_by_agent(self, record: CallRecord, verb: ET.Element, base: dict) -> None:
+        """The service rings simulated agents through the fake REST client: one who does not answer is reported
+        as Twilio would (no-answer) and the next is rung; one who answers hears the whisper and is bridged."""
+        handled = 0
+        while handled < len(self.telephony.rings):
+            ring = self.telephony.rings[handled]
+            handled += 1
+            if f"call={record.call_sid}" not in ring["url"]:
+                continue
+            agent = self.agents.get(ring["to"].removeprefix("client:"))
+            leg = {"CallSid": ring["sid"], "AccountSid": base["AccountSid"], "Direction": "outbound-api",
+                   "To": ring["to"]}
+            if agent is None or not agent.answers:
+                self.echo(f"[{ring['to']} does not answer]")
+                record.missed.append(ring["to"].removeprefix("client:"))
+                self.post(record, ring["status_callback"], {**leg, "CallStatus": "no-answer"})
+                continue
+            join = ET.fromstring(self.post(record, ring["url"], {**leg, "CallStatus": "in-progress"}))
+            record.whisper = " ".join(spoken(join))
+            self.echo(f"[{agent.id} answers and hears] {record.whisper}")
+            bridge = join.find("./Redirect")
+            if bridge is None or bridge.text is None:
+                continue  # the caller was gone
+            self.post(record, bridge.text, leg)
+            moved = next(m for m in self.telephony.redirects if m["call_sid"] == record.call_sid)
+            self.post(record, moved["url"], base)
+            self.post(record, verb.get("action", "/voice/queue-exit"), {**base, "QueueResult": "redirected"})
+            record.agent, record.ended = agent.id, f"talking with {agent.id}"
+            self.echo(f"[caller and {agent.id} are connected]")
+            return
+        record.ended = "waiting in the queue (no agent free)"
 
 
 @dataclass
@@ -212,13 +279,15 @@ class ConversationScript:
     locale: str | None = None
     caller_number: str = "+15550100001"
     at: str = "2026-11-25T10:00:00-05:00"  # when the call happens (a weekday morning: every shipped queue is open)
+    agents: tuple[SimulatedAgent, ...] = ()  # on duty (the first idles longest); none: a generic agent answers
 
     @classmethod
     def load(cls, path: str | Path) -> ConversationScript:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         turns = [CallerTurn() if t in ("silence", None) else CallerTurn(**t) for t in data.get("caller", [])]
         return cls(data.get("name", Path(path).stem), turns, data.get("expect", {}), data.get("locale"),
-                   str(data.get("from", "+15550100001")), data.get("at", cls.at))
+                   str(data.get("from", "+15550100001")), data.get("at", cls.at),
+                   tuple(SimulatedAgent.parse(spec) for spec in data.get("agents", [])))
 
     def run(self, simulator: TwilioSimulator) -> CallRecord:
         return simulator.place_call(scripted_caller(self.turns), from_=self.caller_number, locale=self.locale)
@@ -227,7 +296,7 @@ class ConversationScript:
         """What the call did differently from `expect` (empty when it passed)."""
         problems = []
         context = record.context or {}
-        for key in ("queue", "ended"):
+        for key in ("queue", "ended", "agent", "missed"):
             if key in self.expect and getattr(record, key) != self.expect[key]:
                 problems.append(f"{key}: expected {self.expect[key]!r}, got {getattr(record, key)!r}")
         for key in ("intent", "agent_requested", "reason", "mood", "callback_number"):
