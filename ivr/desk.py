@@ -124,27 +124,35 @@ class AgentDesk:
     def ring(self, agent: Agent, waiting: Waiting) -> None:
         self.ring_for(agent, waiting.call, locale=waiting.locale, queue=waiting.queue)
 
-    def ring_for(self, agent: Agent, call: str, *, locale: str, queue: str | None, callback: bool = False) -> None:
+    def ring_for(self, agent: Agent, call: str, *, locale: str, queue: str | None, callback: bool = False,
+                 transfer_from: str = "") -> None:
         """Place the agent's leg; if Twilio refuses, free the pairing (the sweep tries again)."""
         now = self.clock()
-        self.agents.set_state(agent.id, "ringing", now, call=call)
-        query = {"call": call, "agent": agent.id, "locale": locale, **({"callback": "1"} if callback else {})}
+        extra = {"transfer_from": transfer_from} if transfer_from else {}
+        self.agents.set_state(agent.id, "ringing", now, call=call, **extra)
+        query = {"call": call, "agent": agent.id, "locale": locale, **({"callback": "1"} if callback else {}),
+                 **({"transfer": "1"} if transfer_from else {})}
         try:
             leg = self.telephony.ring(agent.contact or f"client:{agent.id}", url=self.url("/voice/agent-join", query),
                                       status_callback=self.url("/voice/agent-status", query),
                                       timeout_s=self.ring_timeout_s)
         except Exception:
             log.exception("call %s: could not ring agent %s", call, agent.id)
-            self.agents.release(call, agent.id)
+            self.agents.release(f"{call}:transfer" if transfer_from else call, agent.id)
             self.agents.set_state(agent.id, "available", now)
+            if transfer_from:
+                self.telephony.hold(call, call, on=False, hold_url="")
+                self.agents.publish(transfer_from, {"type": "transfer_failed", "call": call})
             return
-        self.agents.set_state(agent.id, "ringing", now, call=call, leg=leg)
+        self.agents.set_state(agent.id, "ringing", now, call=call, leg=leg, **extra)
         self.agents.assign(agent.id, call, ttl_s=self.talk_ttl_s)
         self.agents.publish(agent.id, {"type": "ringing", "call": call, "callback": callback})
         self.note(call, "agent_ringing", agent=agent.id, queue=queue, callback=callback)
 
-    def answered(self, call: str, agent_id: str, *, callback: bool = False) -> bool:
+    def answered(self, call: str, agent_id: str, *, callback: bool = False, transfer: bool = False) -> bool:
         """The agent picked up: whether their caller is still theirs (else the agent is told the caller has gone)."""
+        if transfer:
+            return self.agents.reserved_call(agent_id) == f"{call}:transfer"
         still_there = self.conversations.store.callback(call) if callback else self.agents.waiting(call)
         return self.agents.reserved_call(agent_id) == call and still_there is not None
 
@@ -186,12 +194,7 @@ class AgentDesk:
         else:
             self.conversations.store.add_callback(replace(request, not_before=now + self.callback_retry_s))
             self.note(call, "callback_missed", agent=agent_id, attempts=request.attempts, status=status)
-        leg = self.agents.presence(agent_id).get("leg")
-        try:
-            if leg:
-                self.telephony.hang_up(leg)  # the agent's leg ends; its status callback brings wrap-up
-        except Exception:
-            log.exception("call-back %s: the agent's leg could not be ended", call)
+        self.hang_up(self.agents.presence(agent_id).get("leg", ""))  # its status callback brings wrap-up
 
     def bridge(self, call: str, agent_id: str) -> bool:
         """After the whisper: move the caller out of the queue into the conference the agent is joining."""
@@ -243,13 +246,105 @@ class AgentDesk:
     def wrap_up(self, agent_id: str, call: str, *, disposition: str, note: str, right_intent: str | None) -> None:
         """After the call: the outcome, a note for whoever handles the caller next, and whether the bot routed right
         ("the right intent was …" feeds the admins' review of missed utterances)."""
-        now = self.clock()
-        if note:
-            self.conversations.store.add_note(call, {"agent": agent_id, "text": note, "at": now})
+        self.add_note(agent_id, call, note)
         self.note(call, "wrap_up", agent=agent_id, disposition=disposition, note=bool(note),
                   misrouted=bool(right_intent), right_intent=right_intent)
         if self.agents.presence(agent_id)["state"] in ("wrap_up", "missed"):
             self.set_available(agent_id)
+
+    # --- transfers ------------------------------------------------------------------------------------------
+    def transfer_to_queue(self, agent_id: str, call: str, *, queue: str, locale: str, note: str) -> None:
+        """Cold: the caller goes back to a queue (their context and this note travel with them), the agent is free
+        to wrap up."""
+        if self.agents.reserved_call(agent_id) != call:
+            raise PermissionError("not your call")
+        self.add_note(agent_id, call, note)
+        leg = self.agents.presence(agent_id).get("leg", "")
+        self.agents.release(call, agent_id)
+        self.agents.set_state(agent_id, "wrap_up", self.clock(), call=call)
+        self.telephony.redirect_call(call, url=self.url("/voice/requeue", {"queue": queue, "locale": locale}))
+        self.note(call, "transferred", agent=agent_id, to_queue=queue, mode="cold")
+        self.hang_up(leg)
+
+    def transfer_to_agent(self, agent_id: str, call: str, *, to_agent: str, locale: str, note: str) -> bool:
+        """Warm: the caller is held (with music) while the second agent is rung, whispered and joins; the two talk,
+        then the first completes (and leaves) or cancels. False when the second agent is not free."""
+        if self.agents.reserved_call(agent_id) != call:
+            raise PermissionError("not your call")
+        target = self.agents.agent(to_agent)
+        if target is None or self.agents.reserve(f"{call}:transfer", to_agent) != "reserved":
+            return False
+        self.add_note(agent_id, call, note)
+        self.telephony.hold(call, call, on=True, hold_url=self.url("/voice/hold-music.wav", {}))
+        self.ring_for(target, call, locale=locale, queue=None, transfer_from=agent_id)
+        self.note(call, "transfer_ringing", agent=agent_id, to_agent=to_agent, mode="warm")
+        return True
+
+    def join_transfer(self, call: str, agent_id: str) -> bool:
+        """The second agent heard the whisper: into the conference, where the first agent waits."""
+        if self.agents.reserved_call(agent_id) != f"{call}:transfer":
+            return False
+        presence = self.agents.presence(agent_id)
+        self.agents.set_state(agent_id, "busy", self.clock(), call=call, leg=presence.get("leg", ""),
+                              transfer_from=presence.get("transfer_from", ""))
+        self.agents.publish(agent_id, {"type": "connected", "call": call})
+        self.agents.publish(presence.get("transfer_from", ""), {"type": "transfer_answered", "call": call,
+                                                                  "agent": agent_id})
+        return True
+
+    def complete_transfer(self, agent_id: str, call: str) -> str:
+        """The first agent hands the caller over and leaves; returns who has the call now."""
+        second = self.transfer_target(agent_id, call)
+        self.agents.hand_over(call, agent_id, second, self.talk_ttl_s)
+        leg = self.agents.presence(agent_id).get("leg", "")
+        self.agents.set_state(agent_id, "wrap_up", self.clock(), call=call)
+        self.telephony.hold(call, call, on=False, hold_url="")
+        self.note(call, "transferred", agent=agent_id, to_agent=second, mode="warm")
+        self.hang_up(leg)
+        return second
+
+    def cancel_transfer(self, agent_id: str, call: str) -> None:
+        """The first agent keeps the caller: the second agent's leg ends and they are free again."""
+        second = self.transfer_target(agent_id, call)
+        leg = self.agents.presence(second).get("leg", "")
+        self.agents.release(f"{call}:transfer", second)
+        self.agents.set_state(second, "available", self.clock())
+        self.telephony.hold(call, call, on=False, hold_url="")
+        self.note(call, "transfer_cancelled", agent=agent_id, to_agent=second)
+        self.hang_up(leg)
+
+    def transfer_target(self, agent_id: str, call: str) -> str:
+        if self.agents.reserved_call(agent_id) != call:
+            raise PermissionError("not your call")
+        for agent in self.agents.agents():
+            presence = self.agents.presence(agent.id)
+            if presence.get("call") == call and presence.get("transfer_from") == agent_id:
+                return agent.id
+        raise LookupError("no transfer in progress")
+
+    def transfer_leg_ended(self, call: str, agent_id: str, status: str) -> None:
+        """The second agent's leg ended before the hand-over: not answered (the first agent keeps the caller), or
+        after it (then it is this agent's call like any other)."""
+        presence = self.agents.presence(agent_id)
+        if presence.get("call") != call or self.agents.reserved_call(agent_id) != f"{call}:transfer":
+            return self.leg_ended(call, agent_id, status)
+        self.agents.release(f"{call}:transfer", agent_id)
+        self.agents.set_state(agent_id, "missed" if presence["state"] == "ringing" else "available", self.clock())
+        self.telephony.hold(call, call, on=False, hold_url="")
+        self.agents.publish(presence.get("transfer_from", ""), {"type": "transfer_failed", "call": call})
+        self.note(call, "transfer_failed", agent=presence.get("transfer_from"), to_agent=agent_id, status=status)
+
+    def add_note(self, agent_id: str, call: str, note: str) -> None:
+        if note.strip():
+            self.conversations.store.add_note(call, {"agent": agent_id, "text": note.strip()[:2000],
+                                                     "at": self.clock()})
+
+    def hang_up(self, leg: str) -> None:
+        try:
+            if leg:
+                self.telephony.hang_up(leg)
+        except Exception:
+            log.exception("agent leg %s could not be ended", leg)
 
     def screen_pop(self, agent_id: str, call: str) -> dict | None:
         """Everything the caller already told the bot, for the agent's screen; None when the call is not theirs."""

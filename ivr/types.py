@@ -218,3 +218,11 @@ class TelephonyClient(Protocol):
 
     def hang_up(self, call_sid: str) -> None:
         ...
+
+    def redirect_call(self, call_sid: str, *, url: str) -> None:
+        """Give a live call new TwiML (a cold transfer sends the caller back to a queue)."""
+        ...
+
+    def hold(self, conference: str, call_sid: str, *, on: bool, hold_url: str) -> None:
+        """Put a conference participant on hold (with music) or take them off it (a warm transfer's consultation)."""
+        ...

@@ -223,3 +223,77 @@ def test_past_its_overflow_time_a_caller_may_be_taken_by_the_fallback_queues_age
     clock.now += 121
     assert desk.sweep() == 1 and phone.rings[0]["to"] == "client:gina"
     assert "overflow" in events(desk_app)
+
+
+def connect(twilio, phone, agent_id: str) -> dict:
+    """The agent's leg rings, is answered, hears the whisper and joins the caller's conference."""
+    ring = phone.rung(agent_id)[-1]
+    join = twiml(twilio.post(ring["url"], {"CallSid": ring["sid"]}))
+    twiml(twilio.post(join.find("./Redirect").text, {"CallSid": ring["sid"]}))
+    return ring
+
+
+def test_a_warm_transfer_holds_the_caller_rings_the_colleague_with_the_note_then_hands_over(
+        desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE)
+    queue_caller(twilio)
+    first = connect(twilio, phone, "alice")
+    staff(desk_app, clock, BOB)
+    desk, call = desk_app.extensions["ivr.desk"], CALL["CallSid"]
+    assert desk.transfer_to_agent("alice", call, to_agent="bob", locale="en-US", note="Refund promised, check it")
+    assert phone.holds[-1] == {"conference": call, "call_sid": call, "on": True}
+    second = phone.rung("bob")[-1]
+    assert "transfer=1" in second["url"]
+    join = twiml(twilio.post(second["url"], {"CallSid": second["sid"]}))
+    assert "charge" in join.find("./Say").text.lower()
+    room = twiml(twilio.post(join.find("./Redirect").text, {"CallSid": second["sid"]}))
+    assert room.find("./Dial/Conference").text == call
+    assert desk.screen_pop("bob", call)["notes"][0]["text"] == "Refund promised, check it"
+    assert desk.complete_transfer("alice", call) == "bob"
+    assert phone.holds[-1]["on"] is False and phone.hung_up[-1] == first["sid"]  # alice leaves, the caller stays
+    twilio.post(first["status_callback"], {"CallSid": first["sid"], "CallStatus": "completed"})
+    assert desk.agents.presence("alice")["state"] == "wrap_up" and desk.agents.presence("bob")["state"] == "busy"
+    twilio.post(second["status_callback"], {"CallSid": second["sid"], "CallStatus": "completed"})
+    assert desk.agents.presence("bob")["state"] == "wrap_up"
+    assert "transferred" in events(desk_app)
+
+
+def test_a_warm_transfer_nobody_answers_or_that_is_cancelled_leaves_the_caller_with_the_first_agent(
+        desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE)
+    queue_caller(twilio)
+    connect(twilio, phone, "alice")
+    staff(desk_app, clock, BOB)
+    desk, call = desk_app.extensions["ivr.desk"], CALL["CallSid"]
+    desk.transfer_to_agent("alice", call, to_agent="bob", locale="en-US", note="")
+    ring = phone.rung("bob")[-1]
+    twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "no-answer"})
+    assert phone.holds[-1]["on"] is False and desk.agents.presence("alice")["state"] == "busy"
+    assert desk.agents.presence("bob")["state"] == "missed"
+    desk.set_available("bob")
+    desk.transfer_to_agent("alice", call, to_agent="bob", locale="en-US", note="")
+    connect(twilio, phone, "bob")
+    desk.cancel_transfer("alice", call)
+    assert phone.hung_up[-1] == phone.rung("bob")[-1]["sid"] and desk.agents.presence("bob")["state"] == "available"
+    assert desk.agents.reserved_call("alice") == call
+    assert not desk.transfer_to_agent("alice", call, to_agent="carol", locale="en-US", note="")  # not on duty
+
+
+def test_a_cold_transfer_sends_the_caller_back_to_a_queue_where_the_next_agent_gets_the_note(
+        desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE)
+    queue_caller(twilio)
+    first = connect(twilio, phone, "alice")
+    desk, call = desk_app.extensions["ivr.desk"], CALL["CallSid"]
+    desk.transfer_to_queue("alice", call, queue="tech_support", locale="en-US", note="Router is blinking red")
+    [moved] = phone.moved
+    assert moved["call_sid"] == call and phone.hung_up[-1] == first["sid"]
+    assert desk.agents.presence("alice")["state"] == "wrap_up"
+    requeued = twiml(twilio.post(moved["url"], CALL))
+    assert requeued.find("./Enqueue").text == "tech_support"
+    staff(desk_app, clock, CAROL)
+    twilio.post("/voice/wait?queue=tech_support&locale=en-US", {**CALL, "QueueSid": "QU9"})
+    assert phone.rung("carol")
+    assert desk.screen_pop("carol", call)["notes"][0]["text"] == "Router is blinking red"
+    with pytest.raises(PermissionError):
+        desk.transfer_to_queue("alice", call, queue="billing", locale="en-US", note="")

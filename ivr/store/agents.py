@@ -148,6 +148,15 @@ class AgentStore:
         self.redis.expire(f"{PREFIX}:reserved:call:{call}", ttl_s)
         self.redis.expire(f"{PREFIX}:reserved:agent:{agent_id}", ttl_s)
 
+    def hand_over(self, call: str, from_agent: str, to_agent: str, ttl_s: int) -> None:
+        """A completed warm transfer: the call now belongs to the second agent (the first is released)."""
+        pipe = self.redis.pipeline()
+        pipe.set(f"{PREFIX}:reserved:call:{call}", to_agent, ex=ttl_s)
+        pipe.set(f"{PREFIX}:reserved:agent:{to_agent}", call, ex=ttl_s)
+        pipe.delete(f"{PREFIX}:reserved:agent:{from_agent}")
+        pipe.delete(f"{PREFIX}:reserved:call:{call}:transfer")
+        pipe.execute()
+
     def release(self, call: str, agent_id: str) -> None:
         """Undo a pairing (the leg ended); only the keys that still name this pair are deleted."""
         if self.redis.get(f"{PREFIX}:reserved:call:{call}") == agent_id:

@@ -11,6 +11,7 @@ from ivr.desk import AgentDesk
 from ivr.telephony import params, twiml
 from ivr.telephony.security import twilio_signed
 from ivr.telephony.webhooks import conversations, locale_param, player, xml
+from ivr.types import Transfer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_leg", __name__, url_prefix="/voice")
@@ -37,16 +38,16 @@ def conference(call: str, *, caller: bool) -> Dial:
 def agent_join() -> Response:
     """The agent answered: the whisper (what the caller already said), then the bridge."""
     call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
-    callback = request.args.get("callback") == "1"
+    callback, transfer = request.args.get("callback") == "1", request.args.get("transfer") == "1"
     response = VoiceResponse()
-    if not desk().answered(call, agent, callback=callback):
+    if not desk().answered(call, agent, callback=callback, transfer=transfer):
         twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
         response.hangup()
         return xml(str(response))
     text, locale = conversations().whisper_text(call, locale=locale)
     twiml.speak(response, text, locale=locale, audio_url=player(locale))
-    response.redirect(twiml.url("/voice/agent-bridge", call=call, agent=agent, locale=locale,
-                                **({"callback": "1"} if callback else {})))
+    flags = {"callback": "1"} if callback else {"transfer": "1"} if transfer else {}
+    response.redirect(twiml.url("/voice/agent-bridge", call=call, agent=agent, locale=locale, **flags))
     return xml(str(response))
 
 
@@ -57,7 +58,12 @@ def agent_bridge() -> Response:
     caller's conference."""
     call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
     response = VoiceResponse()
-    joined = desk().dial_customer(call, agent) if request.args.get("callback") == "1" else desk().bridge(call, agent)
+    if request.args.get("callback") == "1":
+        joined = desk().dial_customer(call, agent)
+    elif request.args.get("transfer") == "1":
+        joined = desk().join_transfer(call, agent)  # the caller is already in the conference, on hold
+    else:
+        joined = desk().bridge(call, agent)
     if not joined:
         twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
         response.hangup()
@@ -73,6 +79,16 @@ def caller_join() -> Response:
     response = VoiceResponse()
     response.append(conference(request.args.get("call", ""), caller=True))
     return xml(str(response))
+
+
+@bp.post("/requeue")
+@twilio_signed
+def requeue() -> Response:
+    """A cold transfer: the caller leaves the conference for a queue (hold audio, then the next agent)."""
+    locale, queue = locale_param(), request.args.get("queue", "")
+    grammar = conversations().grammar(locale)
+    target = queue if queue in grammar.queues else grammar.default_queue
+    return xml(twiml.render([Transfer(target, reason="transfer")], locale=locale, audio_url=player(locale)))
 
 
 @bp.post("/customer-join")
@@ -105,7 +121,8 @@ def agent_status() -> tuple[str, int]:
     """The agent's leg ended (answered and finished, or not answered, busy, declined, failed)."""
     call, agent = request.args.get("call", ""), request.args.get("agent", "")
     try:
-        desk().leg_ended(call, agent, params.text("CallStatus", limit=32))
+        ended = desk().transfer_leg_ended if request.args.get("transfer") == "1" else desk().leg_ended
+        ended(call, agent, params.text("CallStatus", limit=32))
     except Exception:
         log.exception("call %s: agent %s leg status not processed (the sweep rings again)", call, agent)
     return "", 204

@@ -29,6 +29,13 @@ class TwilioClient:
     def hang_up(self, call_sid: str) -> None:
         self.client.calls(call_sid).update(status="completed")
 
+    def redirect_call(self, call_sid: str, *, url: str) -> None:
+        self.client.calls(call_sid).update(url=url, method="POST")
+
+    def hold(self, conference: str, call_sid: str, *, on: bool, hold_url: str) -> None:
+        [room] = self.client.conferences.list(friendly_name=conference, status="in-progress", limit=1)
+        room.participants(call_sid).update(hold=on, hold_url=hold_url, hold_method="GET")
+
 
 class NoTelephony:
     """Without TWILIO_ACCOUNT_SID no agent is rung: callers wait in the Twilio queue for an agent who dequeues them
@@ -41,6 +48,12 @@ class NoTelephony:
         raise RuntimeError("no Twilio REST credentials: the caller cannot be moved out of the queue")
 
     def hang_up(self, call_sid: str) -> None:
+        raise RuntimeError("no Twilio REST credentials")
+
+    def redirect_call(self, call_sid: str, *, url: str) -> None:
+        raise RuntimeError("no Twilio REST credentials")
+
+    def hold(self, conference: str, call_sid: str, *, on: bool, hold_url: str) -> None:
         raise RuntimeError("no Twilio REST credentials")
 
 

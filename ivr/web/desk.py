@@ -102,9 +102,11 @@ def home(agent_id: str):
     settings = current_app.config["IVR_SETTINGS"]
     phone_ready = all((settings.twilio_account_sid, settings.twilio_api_key, settings.twilio_api_secret,
                        settings.twilio_twiml_app_sid))
+    colleagues = [agent for agent in desk().agents.agents() if agent.id != agent_id]
     return render_template("desk/desk.html", agent=desk().agents.agent(agent_id),
                            presence=desk().agents.presence(agent_id), phone_ready=phone_ready,
-                           dispositions=DISPOSITIONS, intents=intents())
+                           dispositions=DISPOSITIONS, intents=intents(), colleagues=colleagues,
+                           queues=desk().conversations.grammar(None).queues)
 
 
 @bp.post("/state")
@@ -162,6 +164,47 @@ def wrap_up(agent_id: str, call: str):
     desk().wrap_up(agent_id, call, disposition=disposition, note=request.form.get("note", "").strip()[:2000],
                    right_intent=right_intent)
     return jsonify(desk().agents.presence(agent_id))
+
+
+@bp.post("/calls/<call>/transfer")
+@signed_in
+def transfer(agent_id: str, call: str):
+    """To a colleague (warm: the caller holds while you talk to them) or to a queue (cold). The note travels."""
+    kind, _, target = request.form.get("target", "").partition(":")
+    note, locale = request.form.get("note", ""), call_locale(call)
+    try:
+        if kind == "agent" and target != agent_id:
+            if not desk().transfer_to_agent(agent_id, call, to_agent=target, locale=locale, note=note):
+                return jsonify(error=f"{target} is not free right now"), 409
+            return jsonify(status="ringing", agent=target)
+        if kind == "queue" and target in desk().conversations.grammar(locale).queues:
+            desk().transfer_to_queue(agent_id, call, queue=target, locale=locale, note=note)
+            return jsonify(status="transferred", queue=target)
+    except PermissionError:
+        abort(403)
+    return jsonify(error="target is agent:<id> or queue:<name>"), 400
+
+
+@bp.post("/calls/<call>/transfer/<decision>")
+@signed_in
+def transfer_decision(agent_id: str, call: str, decision: str):
+    """After talking to the colleague: complete (they keep the caller, you leave) or cancel (you keep them)."""
+    try:
+        if decision == "complete":
+            return jsonify(status="transferred", agent=desk().complete_transfer(agent_id, call))
+        if decision == "cancel":
+            desk().cancel_transfer(agent_id, call)
+            return jsonify(status="cancelled")
+    except PermissionError:
+        abort(403)
+    except LookupError as exc:
+        return jsonify(error=str(exc)), 409
+    abort(404)
+
+
+def call_locale(call: str) -> str:
+    context = desk().conversations.context(call)
+    return context.locale if context else desk().conversations.grammar(None).locale
 
 
 @bp.get("/events")

@@ -55,24 +55,31 @@ def browser():
         browser.close()
 
 
-def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_wrap_up(
+def desk_page(browser, url: str, agent: str):
+    """A signed-in desk in its own browser context (its own session cookie), gone available."""
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.add_init_script(FAKE_DEVICE)
+    page.goto(url + "/agent/login")
+    page.fill("input[name=agent]", agent)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/agent/")
+    page.click("#available")
+    playwright.expect(page.locator("#state")).to_have_text("available")
+    return page
+
+
+def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_transfer_with_a_note(
         settings, redis_client, clock, browser):
     clock.now = MONDAY_10AM
     phone = FakeTelephony()
     app = make_app(replace(settings, secret_key="k" * 32), redis_client, clock, IVR_TELEPHONY=phone)
-    app.extensions["ivr.desk"].agents.save_agent(Agent("alice", "Alice Example", skills=("billing",),
-                                                       password_hash=PASSWORD_HASH))
+    for agent_id, name in (("alice", "Alice Example"), ("bob", "Bob Example")):
+        app.extensions["ivr.desk"].agents.save_agent(Agent(agent_id, name, skills=("billing",),
+                                                           password_hash=PASSWORD_HASH))
     with LiveServer(app) as live:
         twilio = Twilio(live.url)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.add_init_script(FAKE_DEVICE)
-        page.goto(live.url + "/agent/login")
-        page.fill("input[name=agent]", "alice")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url("**/agent/")
-        page.click("#available")
-        playwright.expect(page.locator("#state")).to_have_text("available")
+        page = desk_page(browser, live.url, "alice")
 
         twilio.post("/voice/incoming", CALL)
         twilio.post("/voice/gather?turn=0", {**CALL, "SpeechResult": "I was charged twice this month",
@@ -98,12 +105,32 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_wrap_up(
         playwright.expect(page.locator("#call-status")).to_have_text("connected")
         playwright.expect(page.locator("#state")).to_have_text("busy")
 
-        twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+        # A warm transfer to Bob, with a note: the caller holds, Bob's desk rings and pops with Alice's note.
+        bob = desk_page(browser, live.url, "bob")
+        page.select_option("select[name=target]", "agent:bob")
+        page.fill("#transfer textarea[name=note]", "Double charge confirmed, refund promised")
+        page.click("#transfer button[type=submit]")
+        playwright.expect(page.locator("#transfer-status")).to_contain_text("ringing bob")
+        second = phone.rung("bob")[-1]
+        bob.evaluate("window.IVR_FAKE_DEVICE.ring()")
+        playwright.expect(bob.locator("#notes")).to_contain_text("alice: Double charge confirmed, refund promised")
+        playwright.expect(bob.locator("#summary")).to_contain_text("a question about a charge on your bill")
+        bob.screenshot(path=str(SCREENSHOTS / "agent-desk-warm-transfer.png"), full_page=True)
+        bob.click("#accept")
+        join = twilio.post(second["url"], {"CallSid": second["sid"]})
+        twilio.post(second["url"].replace("/voice/agent-join", "/voice/agent-bridge"), {"CallSid": second["sid"]})
+        playwright.expect(bob.locator("#call-status")).to_have_text("connected")
+        playwright.expect(page.locator("#transfer-status")).to_contain_text("bob is on the line")
+        page.click("#transfer-complete")
         playwright.expect(page.locator("#wrapup")).to_be_visible()
-        page.select_option("select[name=disposition]", "resolved")
-        page.fill("textarea[name=note]", "Refund of the double charge promised")
+        assert "charge" in join.lower()
+        twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+
+        page.select_option("#wrapup select[name=disposition]", "escalated")
+        page.fill("#wrapup textarea[name=note]", "Handed to Bob for the refund")
         page.click("#wrapup button[type=submit]")
         playwright.expect(page.locator("#call")).to_be_hidden()
         playwright.expect(page.locator("#state")).to_have_text("available")
-    notes = app.extensions["ivr.store"].notes(CALL["CallSid"])
-    assert notes[0]["text"] == "Refund of the double charge promised"
+        playwright.expect(bob.locator("#state")).to_have_text("busy")
+    notes = [note["text"] for note in app.extensions["ivr.store"].notes(CALL["CallSid"])]
+    assert notes == ["Double charge confirmed, refund promised", "Handed to Bob for the refund"]

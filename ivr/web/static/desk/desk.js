@@ -59,6 +59,7 @@
     current = call;
     $("call").hidden = false;
     $("wrapup").hidden = true;
+    $("transfer").hidden = true;
     $("accept").hidden = false;
     $("call-status").textContent = "ringing";
     $("summary").textContent = c.summary || "No details were collected for this caller.";
@@ -90,13 +91,31 @@
     const data = JSON.parse(event.data);
     if (data.type === "ringing") { pop(data.call); showState({ state: "ringing" }); return; }
     if (data.call !== current) { return; }
-    if (data.type === "connected") { $("call-status").textContent = "connected"; $("accept").hidden = true; showState({ state: "busy" }); }
-    if (data.type === "ended") { $("call-status").textContent = "ended"; $("wrapup").hidden = false; showState({ state: "wrap_up" }); }
+    if (data.type === "connected") {
+      $("call-status").textContent = "connected"; $("accept").hidden = true; $("transfer").hidden = false;
+      showState({ state: "busy" });
+    }
+    if (data.type === "ended") { wrapUp("ended"); }
+    if (data.type === "transfer_answered") {
+      $("transfer-status").textContent = `${data.agent} is on the line: talk, then complete or cancel`;
+      $("transfer-complete").hidden = false;
+    }
+    if (data.type === "transfer_failed") {
+      $("transfer-status").textContent = "not answered: the caller is back with you";
+      $("transfer-cancel").hidden = true;
+    }
     if (data.type === "missed" || data.type === "caller_gone") {
       $("call-status").textContent = data.type === "missed" ? "missed: you are not ready" : "the caller hung up";
       $("accept").hidden = true;
       showState({ state: data.type === "missed" ? "missed" : "available" });
     }
+  }
+
+  function wrapUp(status) {
+    $("call-status").textContent = status;
+    $("transfer").hidden = true;
+    $("wrapup").hidden = false;
+    showState({ state: "wrap_up" });
   }
 
   async function refreshQueues() {
@@ -115,6 +134,25 @@
   $("available").addEventListener("click", async () => showState(await post("/agent/state", { state: "available" })));
   $("away").addEventListener("click", async () => showState(await post("/agent/state", { state: "offline" })));
   $("accept").addEventListener("click", () => { phone.accept(); $("call-status").textContent = "answering"; });
+  $("transfer").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = Object.fromEntries(new FormData(event.target).entries());
+    const answer = await post(`/agent/calls/${encodeURIComponent(current)}/transfer`, form);
+    if (answer.status === "ringing") {
+      $("transfer-status").textContent = `ringing ${answer.agent}; the caller is on hold`;
+      $("transfer-cancel").hidden = false;
+    } else if (answer.status === "transferred") { wrapUp(`transferred to ${answer.queue}`); }
+    else { $("transfer-status").textContent = answer.error || "not possible"; }
+  });
+  $("transfer-complete").addEventListener("click", async () => {
+    const answer = await post(`/agent/calls/${encodeURIComponent(current)}/transfer/complete`);
+    if (answer.status === "transferred") { wrapUp(`transferred to ${answer.agent}`); }
+  });
+  $("transfer-cancel").addEventListener("click", async () => {
+    await post(`/agent/calls/${encodeURIComponent(current)}/transfer/cancel`);
+    $("transfer-status").textContent = "cancelled: the caller is back with you";
+    $("transfer-cancel").hidden = true; $("transfer-complete").hidden = true;
+  });
   $("wrapup").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = Object.fromEntries(new FormData(event.target).entries());
