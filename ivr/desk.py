@@ -63,6 +63,7 @@ class AgentDesk:
         """The caller hung up: leave the waiting list; an agent being rung for them is stopped and freed."""
         waiting = self.agents.waiting(call)
         self.agents.remove_waiting(call)
+        self.agents.mark_caller_gone(call, ttl_s=self.talk_ttl_s)
         agent_id = self.agents.reserved_agent(call)
         if agent_id is None:
             if waiting is not None:
@@ -215,7 +216,7 @@ class AgentDesk:
         self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))
         return True
 
-    def leg_ended(self, call: str, agent_id: str, status: str) -> None:
+    def leg_ended(self, call: str, agent_id: str, status: str, *, locale: str = "en-US") -> None:
         """The agent's leg ended. After a conversation: wrap-up. Unanswered, declined or failed: the agent is marked
         missed (not ready) and the next agent is rung while the caller keeps their place in the queue."""
         presence, now = self.agents.presence(agent_id), self.clock()
@@ -226,6 +227,11 @@ class AgentDesk:
             self.agents.set_state(agent_id, "wrap_up", now, call=call)
             self.agents.publish(agent_id, {"type": "ended", "call": call})
             self.note(call, "agent_left", agent=agent_id)
+            if not self.agents.caller_gone(call):  # never leave a caller alone in a silent conference
+                try:
+                    self.telephony.redirect_call(call, url=self.url("/voice/agent-left", {"locale": locale}))
+                except Exception:  # the caller hung up at the same moment
+                    log.info("call %s: the caller had left too", call)
             return
         if presence["state"] == "ringing":
             self.agents.set_state(agent_id, "missed", now, call=call)

@@ -84,6 +84,18 @@ def test_a_queued_caller_rings_the_longest_idle_fitting_agent_who_hears_the_whis
     twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
     assert desk.agents.presence("alice")["state"] == "wrap_up"
     assert events(desk_app)[-5:] == ["queued", "agent_ringing", "queue_exit", "connected", "agent_left"]
+    [left] = phone.moved  # the agent hung up first: the caller is not left in a silent conference
+    goodbye = twiml(twilio.post(left["url"], CALL))
+    assert "Goodbye" in goodbye.find("./Say").text and goodbye.find("./Hangup") is not None
+
+
+def test_when_the_caller_hangs_up_first_nothing_is_redirected(desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE)
+    queue_caller(twilio)
+    ring = connect(twilio, phone, "alice")
+    twilio.post("/voice/status", {**CALL, "CallStatus": "completed"})
+    twilio.post(ring["status_callback"], {"CallSid": ring["sid"], "CallStatus": "completed"})
+    assert phone.moved == [] and desk_app.extensions["ivr.desk"].agents.presence("alice")["state"] == "wrap_up"
 
 
 def test_no_answer_marks_the_agent_missed_and_rings_the_next_while_the_caller_keeps_the_queue(
@@ -146,7 +158,8 @@ def test_a_failed_ring_frees_the_pairing_and_the_sweep_tries_again(desk_app, twi
 def test_the_agent_leg_webhooks_are_signed(desk_app):
     client = desk_app.test_client()
     for path in ("/voice/agent-join?call=CA1&agent=a", "/voice/agent-bridge?call=CA1&agent=a",
-                 "/voice/caller-join?call=CA1", "/voice/agent-status?call=CA1&agent=a"):
+                 "/voice/caller-join?call=CA1", "/voice/agent-status?call=CA1&agent=a", "/voice/agent-left",
+                 "/voice/requeue?queue=billing", "/voice/customer-join?call=CA1", "/voice/callback-status?call=CA1"):
         assert client.post(path, data={"CallSid": "CAx"}).status_code == 403
 
 

@@ -148,6 +148,12 @@ class AgentStore:
         self.redis.expire(f"{PREFIX}:reserved:call:{call}", ttl_s)
         self.redis.expire(f"{PREFIX}:reserved:agent:{agent_id}", ttl_s)
 
+    def mark_caller_gone(self, call: str, *, ttl_s: int) -> None:
+        self.redis.set(f"{PREFIX}:call:{call}:gone", "1", ex=ttl_s)
+
+    def caller_gone(self, call: str) -> bool:
+        return bool(self.redis.exists(f"{PREFIX}:call:{call}:gone"))
+
     def hand_over(self, call: str, from_agent: str, to_agent: str, ttl_s: int) -> None:
         """A completed warm transfer: the call now belongs to the second agent (the first is released)."""
         pipe = self.redis.pipeline()

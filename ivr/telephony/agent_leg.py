@@ -11,7 +11,7 @@ from ivr.desk import AgentDesk
 from ivr.telephony import params, twiml
 from ivr.telephony.security import twilio_signed
 from ivr.telephony.webhooks import conversations, locale_param, player, xml
-from ivr.types import Transfer
+from ivr.types import Hangup, Say, Transfer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("agent_leg", __name__, url_prefix="/voice")
@@ -81,6 +81,15 @@ def caller_join() -> Response:
     return xml(str(response))
 
 
+@bp.post("/agent-left")
+@twilio_signed
+def agent_left() -> Response:
+    """The agent hung up first: the caller hears a goodbye instead of an empty conference."""
+    locale = locale_param()
+    return xml(twiml.render([Say(conversations().grammar(locale).prompts.goodbye), Hangup()], locale=locale,
+                            audio_url=player(locale)))
+
+
 @bp.post("/requeue")
 @twilio_signed
 def requeue() -> Response:
@@ -121,8 +130,11 @@ def agent_status() -> tuple[str, int]:
     """The agent's leg ended (answered and finished, or not answered, busy, declined, failed)."""
     call, agent = request.args.get("call", ""), request.args.get("agent", "")
     try:
-        ended = desk().transfer_leg_ended if request.args.get("transfer") == "1" else desk().leg_ended
-        ended(call, agent, params.text("CallStatus", limit=32))
+        status = params.text("CallStatus", limit=32)
+        if request.args.get("transfer") == "1":
+            desk().transfer_leg_ended(call, agent, status)
+        else:
+            desk().leg_ended(call, agent, status, locale=locale_param())
     except Exception:
         log.exception("call %s: agent %s leg status not processed (the sweep rings again)", call, agent)
     return "", 204
