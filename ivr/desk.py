@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 from urllib.parse import urlencode
 
 from ivr.conversation import Conversations
@@ -15,11 +16,22 @@ from ivr.store.agents import Agent, AgentStore, Waiting
 from ivr.types import CallEvent, TelephonyClient
 
 log = logging.getLogger(__name__)
-UNANSWERED = ("no-answer", "busy", "failed", "canceled")
+
+
+class Router(Protocol):
+    """What the webhooks and the desk ask of a router: this Redis one, or later an adapter to Twilio TaskRouter."""
+
+    def caller_waiting(self, call: str, *, queue: str, queue_sid: str, locale: str) -> None: ...
+    def caller_gone(self, call: str) -> None: ...
+    def set_available(self, agent_id: str) -> None: ...
+    def leg_ended(self, call: str, agent_id: str, status: str, *, locale: str = "en-US") -> None: ...
+    def sweep(self) -> int: ...
 
 
 @dataclass
 class AgentDesk:
+    """The Redis router and everything around an agent's leg (see the module docstring)."""
+
     agents: AgentStore
     telephony: TelephonyClient
     conversations: Conversations
