@@ -113,6 +113,17 @@ def test_no_answer_marks_the_agent_missed_and_rings_the_next_while_the_caller_ke
     assert events(desk_app).count("missed") == 1
 
 
+def test_an_agents_voicemail_is_no_answer(desk_app, twilio, clock, phone):
+    staff(desk_app, clock, ALICE, BOB)
+    queue_caller(twilio)
+    first = phone.rings[0]
+    hung = twiml(twilio.post(first["url"], {"CallSid": first["sid"], "AnsweredBy": "machine_start"}))
+    assert hung.find("./Hangup") is not None and hung.find("./Say") is None  # the voicemail hears nothing
+    twilio.post(first["status_callback"], {"CallSid": first["sid"], "CallStatus": "completed"})
+    assert [r["to"] for r in phone.rings] == ["client:alice", "client:bob"]
+    assert desk_app.extensions["ivr.desk"].agents.presence("alice")["state"] == "missed"
+
+
 def test_a_caller_who_hangs_up_while_the_agent_rings_frees_the_agent(desk_app, twilio, clock, phone):
     staff(desk_app, clock, ALICE)
     queue_caller(twilio)

@@ -40,6 +40,10 @@ def agent_join() -> Response:
     call, agent, locale = request.args.get("call", ""), request.args.get("agent", ""), locale_param()
     callback, transfer = request.args.get("callback") == "1", request.args.get("transfer") == "1"
     response = VoiceResponse()
+    if params.text("AnsweredBy", limit=32).startswith(("machine", "fax")):  # voicemail: ring the next agent
+        log.info("call %s: agent %s's voicemail answered; treated as no answer", call, agent)
+        response.hangup()
+        return xml(str(response))
     if not desk().answered(call, agent, callback=callback, transfer=transfer):
         twiml.speak(response, GONE.get(locale[:2], GONE["en"]), locale=locale, audio_url=player(locale))
         response.hangup()

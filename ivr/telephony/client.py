@@ -18,9 +18,10 @@ class TwilioClient:
         self.caller_id = caller_id
 
     def ring(self, to: str, *, url: str, status_callback: str, timeout_s: int) -> str:
+        detect = {} if to.startswith("client:") else {"machine_detection": "Enable"}  # an agent's voicemail is no agent
         call = self.client.calls.create(to=to, from_=self.caller_id, url=url, method="POST", timeout=timeout_s,
                                         status_callback=status_callback, status_callback_method="POST",
-                                        status_callback_event=["completed"])
+                                        status_callback_event=["completed"], **detect)
         return str(call.sid)
 
     def redirect_queued(self, queue_sid: str, call_sid: str, *, url: str) -> None:
