@@ -72,10 +72,11 @@ def prompt_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def settings(grammar_dir, prompt_cache) -> Settings:
+def settings(grammar_dir, prompt_cache, tmp_path) -> Settings:
     """Gather mode with <Say>, so TwiML and the simulator show prompt texts; prompts render to tones."""
     return Settings(twilio_auth_token=AUTH_TOKEN, api_token=API_TOKEN, grammar_dir=str(grammar_dir),
-                    audio_dir=str(prompt_cache), gather_prompts="say", speech_mode="gather", selfservice="demo")
+                    audio_dir=str(prompt_cache), gather_prompts="say", speech_mode="gather", selfservice="demo",
+                    spool_dir=str(tmp_path / "spool"))
 
 
 @functools.cache

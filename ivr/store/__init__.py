@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import fakeredis
 import redis
@@ -12,6 +14,7 @@ from redis.retry import Retry
 from ivr.logs import mask_url
 from ivr.store.breaker import Breaker, GuardedRedis
 from ivr.store.calls import CallStore
+from ivr.store.spool import Spool
 
 __all__ = ["CallStore", "connect", "init_app"]
 log = logging.getLogger(__name__)
@@ -31,5 +34,18 @@ def init_app(app: Flask) -> None:
     settings = app.config["IVR_SETTINGS"]
     client = app.config.get("REDIS_CLIENT") or connect(settings.redis_url)
     log.info("store: %s", mask_url(settings.redis_url) or "embedded in-process store (no REDIS_URL)")
-    app.extensions["ivr.store"] = CallStore(GuardedRedis(client, Breaker()), call_ttl_s=settings.call_ttl_s,
-                                            context_ttl_s=settings.context_ttl_s)
+    store = CallStore(GuardedRedis(client, Breaker()), call_ttl_s=settings.call_ttl_s,
+                      context_ttl_s=settings.context_ttl_s, spool=Spool(settings.spool_dir))
+    app.extensions["ivr.store"] = store
+    if not app.testing:
+        threading.Thread(target=replay_forever, args=(store,), daemon=True, name="spool-replay").start()
+
+
+def replay_forever(store: CallStore, *, interval_s: float = 5.0) -> None:
+    """Replay what was spooled during a Redis outage as soon as Redis answers again (requests replay first too)."""
+    while True:
+        time.sleep(interval_s)
+        try:
+            store.replay_spool()
+        except Exception:
+            pass  # Redis still down: the breaker has logged it; try again

@@ -7,7 +7,8 @@ import time
 
 import redis
 
-from ivr.store.breaker import GuardedRedis
+from ivr.store.breaker import FAILURES, GuardedRedis
+from ivr.store.spool import Spool
 from ivr.types import CallbackRequest, CallContext, CallEvent
 
 PREFIX = "ivr"
@@ -17,21 +18,49 @@ PENDING = "\x00pending"  # a reply being made; never valid TwiML
 class CallStore:
     """Saves and returns plain data and the frozen records of `ivr.types`; knows nothing of the dialog."""
 
-    def __init__(self, client: redis.Redis | GuardedRedis, *, call_ttl_s: int, context_ttl_s: int):
+    def __init__(self, client: redis.Redis | GuardedRedis, *, call_ttl_s: int, context_ttl_s: int,
+                 spool: Spool | None = None):
         self.redis = client
         self.call_ttl_s = call_ttl_s
         self.context_ttl_s = context_ttl_s
+        self.spool = spool  # where writes that must not be lost go while Redis is down
+        self.events_kept = 10_000
+        self.writers = {"state": self._write_state, "context": self._write_context, "callback": self._write_callback,
+                        "event": self._write_event}
+
+    def durably(self, kind: str, payload: dict) -> None:
+        """Write now, or, while Redis is down, to the local spool (replayed in order when it answers again)."""
+        try:
+            self.writers[kind](payload)
+        except FAILURES:
+            if self.spool is None:
+                raise
+            self.spool.append(kind, payload)
+
+    def replay_spool(self) -> int:
+        """Apply what was spooled during an outage (before anything is read, so a call that was transferred while
+        Redis was down is not resumed from its older state)."""
+        if self.spool is None or not self.spool.pending():
+            return 0
+        return self.spool.replay(lambda kind, payload: self.writers[kind](payload))
 
     def load_state(self, call_sid: str) -> dict | None:
+        self.replay_spool()
         raw = self.redis.get(f"{PREFIX}:call:{call_sid}:state")
         return json.loads(raw) if raw else None
 
     def save_state(self, call_sid: str, state: dict) -> None:
-        self.redis.set(f"{PREFIX}:call:{call_sid}:state", json.dumps(state), ex=self.call_ttl_s)
+        self.durably("state", {"call": call_sid, "state": state})
+
+    def _write_state(self, payload: dict) -> None:
+        self.redis.set(f"{PREFIX}:call:{payload['call']}:state", json.dumps(payload["state"]), ex=self.call_ttl_s)
 
     def save_context(self, context: CallContext) -> None:
-        key = f"{PREFIX}:call:{context.call_sid}:context"
-        self.redis.set(key, json.dumps(context.to_dict()), ex=self.context_ttl_s)
+        self.durably("context", context.to_dict())
+
+    def _write_context(self, payload: dict) -> None:
+        key = f"{PREFIX}:call:{payload['call_sid']}:context"
+        self.redis.set(key, json.dumps(payload), ex=self.context_ttl_s)
 
     def load_context(self, call_sid: str) -> CallContext | None:
         raw = self.redis.get(f"{PREFIX}:call:{call_sid}:context")
@@ -60,8 +89,11 @@ class CallStore:
 
     def add_callback(self, request: CallbackRequest) -> None:
         """One call-back request per call (a retried or repeated confirmation replaces it, never adds one)."""
+        self.durably("callback", request.to_dict())
+
+    def _write_callback(self, payload: dict) -> None:
         pipe = self.redis.pipeline()
-        pipe.hset(f"{PREFIX}:callbacks", request.call, json.dumps(request.to_dict()))
+        pipe.hset(f"{PREFIX}:callbacks", payload["call"], json.dumps(payload))
         pipe.expire(f"{PREFIX}:callbacks", self.context_ttl_s)
         pipe.execute()
 
@@ -76,11 +108,14 @@ class CallStore:
         records = [CallbackRequest.from_dict(json.loads(r)) for r in self.redis.hvals(f"{PREFIX}:callbacks")]
         return sorted(records, key=lambda r: r.at)
 
-    def log_event(self, event: CallEvent, *, keep: int = 10_000) -> None:
+    def log_event(self, event: CallEvent) -> None:
         """Append to the capped analytics log (what callers ask for, where the bot fails)."""
+        self.durably("event", event.to_dict())
+
+    def _write_event(self, payload: dict) -> None:
         pipe = self.redis.pipeline()
-        pipe.lpush(f"{PREFIX}:events", json.dumps(event.to_dict()))
-        pipe.ltrim(f"{PREFIX}:events", 0, keep - 1)
+        pipe.lpush(f"{PREFIX}:events", json.dumps(payload))
+        pipe.ltrim(f"{PREFIX}:events", 0, self.events_kept - 1)
         pipe.execute()
 
     def events(self, limit: int = 100) -> list[CallEvent]:

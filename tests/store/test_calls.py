@@ -53,8 +53,9 @@ def test_callbacks_keep_one_shape_whatever_asked_for_them(store):
 
 
 def test_events_are_newest_first_and_capped(store):
+    store.events_kept = 3
     for i in range(5):
-        store.log_event(CallEvent(f"CA{i}", "turn", float(i), {"step": "intent"}), keep=3)
+        store.log_event(CallEvent(f"CA{i}", "turn", float(i), {"step": "intent"}))
     events = store.events()
     assert [e.call for e in events] == ["CA4", "CA3", "CA2"] and events[0].data == {"step": "intent"}
 

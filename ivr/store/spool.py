@@ -1,0 +1,82 @@
+"""A local append-only spool for the writes that must not be lost while Redis is down (a fault transfer's state,
+context records, call-back requests, events): one JSON line per write, fsynced, replayed in order when Redis
+answers again. One file per process (no interleaving between workers); files left by a process that died are
+claimed by rename and replayed by the next one that looks."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class Spool:
+    def __init__(self, directory: str | Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"spool-{os.getpid()}.jsonl"  # per process: a forked worker writes its own
+
+    def append(self, kind: str, payload: dict) -> None:
+        line = json.dumps({"kind": kind, "payload": payload}, ensure_ascii=False) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as spool:
+            spool.write(line)
+            spool.flush()
+            os.fsync(spool.fileno())
+        log.warning("Redis unavailable: %s spooled to %s (replayed when Redis answers)", kind, self.path)
+
+    def pending(self) -> bool:
+        return any(self.directory.glob("spool-*.jsonl")) or any(self.directory.glob("replaying-*.jsonl"))
+
+    def replay(self, apply: Callable[[str, dict], None]) -> int:
+        """Apply every spooled write in order (this process's file and any a dead process left); a write that fails
+        stops the replay and keeps the rest for the next try. Returns how many were applied."""
+        applied = 0
+        with self._lock:
+            for path in self.directory.glob("replaying-*.jsonl"):  # a replay a dead process did not finish
+                owner = int(path.name.split("-")[1])
+                if owner != os.getpid() and not _alive(owner):
+                    path.rename(path.with_name(path.name.replace(f"replaying-{owner}-", f"replaying-{os.getpid()}-")))
+            for path in sorted(self.directory.glob("spool-*.jsonl")):
+                claimed = path.with_name(path.name.replace("spool-", f"replaying-{os.getpid()}-", 1))
+                try:
+                    path.rename(claimed)  # atomic: one process replays a file
+                except FileNotFoundError:
+                    continue
+            for claimed in sorted(self.directory.glob(f"replaying-{os.getpid()}-*.jsonl")):
+                lines = claimed.read_text(encoding="utf-8").splitlines()
+                for index, line in enumerate(lines):
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        log.error("spool %s: unreadable line %d skipped", claimed, index + 1)
+                        continue
+                    try:
+                        apply(record["kind"], record["payload"])
+                    except Exception:
+                        rest = "\n".join(lines[index:]) + "\n"
+                        claimed.write_text(rest, encoding="utf-8")
+                        log.warning("spool replay paused at %s line %d (Redis still unavailable)", claimed, index + 1)
+                        return applied
+                    applied += 1
+                claimed.unlink()
+        if applied:
+            log.warning("spool replayed: %d writes made while Redis was unavailable", applied)
+        return applied
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

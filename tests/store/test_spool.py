@@ -1,0 +1,97 @@
+"""Writes that must not be lost while Redis is down go to a local spool and are replayed, in order, when it answers
+again — on the embedded store with its connection cut, and on a real redis-server that is killed and restarted."""
+import shutil
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import fakeredis
+import pytest
+import redis
+
+from ivr.store import CallStore, connect
+from ivr.store.breaker import Breaker, GuardedRedis
+from ivr.store.spool import Spool
+from ivr.types import CallbackRequest, CallEvent
+from tests.conftest import TwilioHelper, make_app
+from tests.store.test_calls import CONTEXT
+from tests.test_desk import CALL
+
+
+def test_writes_during_an_outage_are_spooled_and_replayed_in_order(tmp_path):
+    server = fakeredis.FakeServer()
+    breaker = Breaker()
+    store = CallStore(GuardedRedis(fakeredis.FakeRedis(server=server, decode_responses=True), breaker),
+                      call_ttl_s=60, context_ttl_s=600, spool=Spool(tmp_path))
+    store.save_state("CA1", {"step": "intent"})
+    server.connected = False
+    store.save_state("CA1", {"step": "done", "outcome": "transfer"})
+    store.save_context(CONTEXT)
+    store.add_callback(CallbackRequest("CA1", "+15550100001", "billing", None, "closed", 1.0))
+    store.log_event(CallEvent("CA1", "transfer", 2.0, {"queue": "general"}))
+    assert len((tmp_path / next(p.name for p in tmp_path.iterdir())).read_text().splitlines()) == 4
+    with pytest.raises(redis.ConnectionError):
+        store.load_state("CA1")  # still down: the fault path answers
+    server.connected = True
+    breaker.opened_at = None  # the circuit closes (after 5 s in production)
+    assert store.load_state("CA1") == {"step": "done", "outcome": "transfer"}  # replayed before the read
+    assert store.load_context("CA1").summary == CONTEXT.summary
+    assert [c.call for c in store.callbacks()] == ["CA1"] and store.events()[0].type == "transfer"
+    assert list(tmp_path.iterdir()) == [] and store.replay_spool() == 0
+
+
+def test_a_call_transferred_during_an_outage_is_not_resumed_and_its_context_survives(settings, clock):
+    server = fakeredis.FakeServer()
+    app = make_app(settings, fakeredis.FakeRedis(server=server, decode_responses=True), clock)
+    helper = TwilioHelper(app.test_client())
+    helper.post("/voice/incoming", CALL)
+    server.connected = False
+    root = ET.fromstring(helper.post("/voice/gather?turn=0", {**CALL, "SpeechResult": "my internet is down"}).data)
+    assert root.find("./Enqueue").text == "general"  # the fault transfer
+    server.connected = True
+    app.extensions["ivr.store"].redis._breaker.opened_at = None
+    late = ET.fromstring(helper.post("/voice/gather?turn=1", {**CALL, "SpeechResult": "hello?"}).data)
+    assert late.find("./Enqueue").text == "general" and late.find("./Gather") is None  # the decision stands
+    whisper = ET.fromstring(helper.post(f"/voice/whisper?call={CALL['CallSid']}", {"CallSid": "CAagent"}).data)
+    assert "No details were collected" not in whisper.find("./Say").text
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_a_real_redis_server_killed_and_restarted_loses_nothing_that_was_spooled(tmp_path):
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                redis.Redis(port=port).ping()
+                return process
+            except redis.ConnectionError:
+                time.sleep(0.02)  # waiting for a child process to listen, not for the code under test
+        raise RuntimeError("redis-server did not start")
+
+    process = start()
+    breaker = Breaker()
+    store = CallStore(GuardedRedis(connect(f"redis://127.0.0.1:{port}/0"), breaker), call_ttl_s=60,
+                      context_ttl_s=600, spool=Spool(tmp_path))
+    try:
+        store.save_state("CA1", {"step": "intent"})
+        process.kill()
+        process.wait()
+        store.save_context(CONTEXT)  # the transfer while Redis is dead
+        store.add_callback(CallbackRequest("CA2", "+15550100002", "billing", None, "closed", 1.0))
+        process = start()
+        breaker.opened_at = None
+        assert store.replay_spool() == 2
+        assert store.load_context("CA1").summary == CONTEXT.summary and store.callbacks()[0].call == "CA2"
+    finally:
+        process.kill()
+        process.wait()
