@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask
+from flask import Flask, request
 
 from ivr import logs
 from ivr.config import Settings
 
 log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 64 * 1024  # Twilio's webhooks are a few kB; a bigger body is refused before it is read
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -26,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from ivr.telephony.client import telephony_for
 
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config.from_mapping(test_config or {})
     settings: Settings = app.config.setdefault("IVR_SETTINGS", Settings.from_env())
     if not app.testing:
@@ -64,4 +66,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.extensions["ivr.desk"].run_sweeps()
     telephony.init_app(app)
     web.init_app(app)
+
+    @app.errorhandler(413)
+    def too_large(error):
+        log.warning("413 %s from %s: body over %d bytes refused", request.path, request.remote_addr,
+                    app.config["MAX_CONTENT_LENGTH"])
+        return "request too large", 413
+
     return app

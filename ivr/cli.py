@@ -247,6 +247,38 @@ def cmd_agents(args: argparse.Namespace, client=None) -> int:
     return 0
 
 
+def cmd_bench_load(args: argparse.Namespace) -> int:
+    from ivr.bench.load import run
+
+    run(tuple(int(n) for n in args.calls.split(",")))
+    return 0
+
+
+def cmd_bench_fuzz(args: argparse.Namespace) -> int:
+    """Signed hostile webhooks against an in-process app: the count of server errors and invalid TwiML."""
+    import time
+
+    from ivr import create_app
+    from ivr.testing.fuzz import fuzz
+
+    settings = in_process(Settings.from_env(), speech_mode="gather", gather_prompts="say")
+    client = create_app({"IVR_SETTINGS": settings}).test_client()
+
+    def post(path, params, headers):
+        response = client.post(path, data=params, headers=headers)
+        return response.status_code, response.get_data(as_text=True)
+
+    started = time.perf_counter()
+    report = fuzz(post, settings.twilio_auth_token, requests=args.requests)
+    elapsed = time.perf_counter() - started
+    statuses = ", ".join(f"{status}: {count}" for status, count in sorted(report.statuses.items()))
+    print(f"{report.requests} signed hostile webhooks in {elapsed:.0f} s ({statuses}); "
+          f"server errors or invalid TwiML: {len(report.failures)}")
+    for failure in report.failures[:20]:
+        print(f"  {failure}")
+    return 1 if report.failures else 0
+
+
 def cmd_bench_tts(args: argparse.Namespace) -> int:
     from ivr.bench.tts import run
 
@@ -356,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
     nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
     nlu.set_defaults(func=cmd_bench_nlu)
+    load = bench_sub.add_parser("load", help="whole calls against gunicorn + redis-server on 127.0.0.1")
+    load.add_argument("--calls", default="50,100,200", help="concurrency levels, comma-separated")
+    load.set_defaults(func=cmd_bench_load)
+    fuzzing = bench_sub.add_parser("fuzz", help="signed hostile webhooks: server errors and invalid TwiML")
+    fuzzing.add_argument("--requests", type=int, default=10_000)
+    fuzzing.set_defaults(func=cmd_bench_fuzz)
     tts = bench_sub.add_parser("tts", help="dynamic prompt render time vs a Python child per prompt")
     tts.add_argument("--prompts", type=int, default=20)
     tts.set_defaults(func=cmd_bench_tts)

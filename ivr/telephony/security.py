@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 
 from flask import abort, current_app, request
 from twilio.request_validator import RequestValidator
 
 log = logging.getLogger(__name__)
+CALL_SID = re.compile(r"[A-Za-z0-9]{2,64}")  # Twilio's are CA + 32 hex digits; anything else is refused
+
+
+def call_sid_is_valid(value: str | None) -> bool:
+    return value is None or CALL_SID.fullmatch(value) is not None
 
 
 def signed_url() -> str:
@@ -38,9 +44,13 @@ def twilio_signed(view):
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not signature_is_valid():
-            log.warning("403 %s from %s: missing or invalid X-Twilio-Signature (signed URL %s)",
+            log.warning("403 %s from %s: missing or invalid X-Twilio-Signature (signed URL %.300s)",
                         request.path, request.remote_addr, signed_url())
             abort(403)
+        if not call_sid_is_valid(request.form.get("CallSid")):
+            log.warning("400 %s from %s: CallSid %.40r is not a Twilio CallSid", request.path, request.remote_addr,
+                        request.form.get("CallSid"))
+            abort(400)
         return view(*args, **kwargs)
 
     return wrapper

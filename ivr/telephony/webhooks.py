@@ -16,7 +16,7 @@ from ivr.speech.hold_music import hold_music_wav
 from ivr.store import CallStore
 from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
-from ivr.telephony.security import twilio_signed
+from ivr.telephony.security import call_sid_is_valid, twilio_signed
 from ivr.telephony.stream_identity import token_parameters
 from ivr.types import CallEvent, Utterance
 
@@ -93,8 +93,10 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
 @bp.before_app_request
 def bind_call_to_logs() -> None:
     """Every log line of this request names its call (or "-"), whichever thread served an earlier one."""
-    logs.call_sid.set(request.form.get("CallSid") or request.args.get("call") or "-")
-    logs.locale.set(request.args.get("locale") or "-")
+    call = request.form.get("CallSid") or request.args.get("call") or "-"
+    logs.call_sid.set(call if call_sid_is_valid(call) else "invalid")
+    locale = request.args.get("locale") or "-"
+    logs.locale.set(locale if len(locale) <= 16 and locale.replace("-", "").isalnum() else "invalid")
 
 
 def request_key() -> str:

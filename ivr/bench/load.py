@@ -1,0 +1,133 @@
+"""`ivr bench load`: whole calls with varied wording against a real server — gunicorn (2 gthread workers, as the
+Dockerfile runs it) on 127.0.0.1 with a real redis-server when one is installed, a cold prompt cache, Gather mode
+with on-prem <Play> prompts — at rising concurrency. Prints webhook latency p50/p95/p99, the share over Twilio's
+15 s limit, and errors. Local only and bounded: nothing leaves 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from ivr.config import ROOT
+from ivr.grammar import load_grammar
+from ivr.testing.simulator import CallerTurn, HttpTransport, TwilioSimulator, scripted_caller
+
+TOKEN = "bench-load-token"
+FILLERS = ("", "um ", "yeah so ", "hi, ", "hello I was wondering ", "okay ")
+ENDINGS = ("", " please", " thanks", " right now", " today", " again")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def varied_requests(count: int, seed: int = 7) -> list[str]:
+    """Caller first turns in varied wording: grammar phrases with fillers and endings (so the prompt cache and the
+    classifier see new text, as on a real Monday)."""
+    grammar = load_grammar(ROOT / "grammars" / "en-US" / "hotline.yaml")
+    phrases = [p for intent in grammar.intents.values() for p in intent.phrases]
+    rng = random.Random(seed)
+    return [f"{rng.choice(FILLERS)}{rng.choice(phrases)}{rng.choice(ENDINGS)}" for _ in range(count)]
+
+
+class TimedTransport(HttpTransport):
+    def __init__(self, timings: list[float], errors: list[str], lock: threading.Lock):
+        self.timings, self.errors, self.lock = timings, errors, lock
+
+    def post(self, url, params, headers):
+        started = time.perf_counter()
+        try:
+            status, body = super().post(url, params, headers)
+        except requests.RequestException as exc:
+            with self.lock:
+                self.errors.append(f"{url}: {type(exc).__name__}")
+            return 200, "<Response/>"
+        with self.lock:
+            self.timings.append(time.perf_counter() - started)
+            if status >= 500:
+                self.errors.append(f"{url}: HTTP {status}")
+        return status, body
+
+
+def start_server(workdir: Path) -> tuple[str, list[subprocess.Popen]]:
+    processes: list[subprocess.Popen] = []
+    env = {**os.environ, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_API_TOKEN": TOKEN, "IVR_SELFSERVICE": "demo",
+           "IVR_SPEECH_MODE": "gather", "IVR_GATHER_PROMPTS": "play", "IVR_AUDIO_DIR": str(workdir / "audio"),
+           "IVR_SPOOL_DIR": str(workdir / "spool"), "IVR_LOG_LEVEL": "WARNING", "IVR_SECRET_KEY": TOKEN}
+    workers = "1"
+    if shutil.which("redis-server"):
+        redis_port = free_port()
+        processes.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                                           "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL))
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        workers = "2"  # the embedded store lives in one process
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env["IVR_PUBLIC_URL"] = url
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+         "--threads", "32", "--workers", workers, "--timeout", "60", "app:app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/api/health", timeout=2).status_code == 200:
+                return url, processes
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)  # waiting for a server to start, not measuring
+    raise RuntimeError("the server did not become healthy in 180 s")
+
+
+def place(transport: TimedTransport, url: str, text: str) -> None:
+    """One whole call: the varied request, then whatever the dialog asks (yes, an account number, no)."""
+    simulator = TwilioSimulator(transport, auth_token=TOKEN, base_url=url)
+    simulator.place_call(scripted_caller([CallerTurn(say=text), CallerTurn(say="yes"), CallerTurn(dtmf="12345678"),
+                                          CallerTurn(say="no")]))
+
+
+def run(concurrency: tuple[int, ...] = (50, 100, 200)) -> dict[int, dict[str, float]]:
+    figures: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url, processes = start_server(Path(tmp))
+        print(f"server: gunicorn gthread at {url}, {'real redis-server' if len(processes) == 2 else 'embedded store'}")
+        try:
+            for calls in concurrency:
+                timings: list[float] = []
+                errors: list[str] = []
+                lock = threading.Lock()
+                first_turns = varied_requests(calls, seed=calls)
+
+                transport = TimedTransport(timings, errors, lock)
+                started = time.perf_counter()
+                threads = [threading.Thread(target=place, args=(transport, url, text)) for text in first_turns]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                wall = time.perf_counter() - started
+                values = np.array(timings) if timings else np.array([float("nan")])
+                row = {"webhooks": len(timings), "p50_s": float(np.percentile(values, 50)),
+                       "p95_s": float(np.percentile(values, 95)), "p99_s": float(np.percentile(values, 99)),
+                       "over_15s": float((values > 15).mean()), "errors": len(errors), "wall_s": wall}
+                figures[calls] = row
+                print(f"{calls:4d} concurrent calls: {row['webhooks']} webhooks, p50 {row['p50_s']:.2f} s, "
+                      f"p95 {row['p95_s']:.2f} s, p99 {row['p99_s']:.2f} s, over 15 s {row['over_15s']:.1%}, "
+                      f"errors {row['errors']}, wall {wall:.0f} s")
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                process.wait(timeout=30)
+    return figures
