@@ -2,6 +2,7 @@
 resampling, 20 ms framing, and an energy gate for voice activity (barge-in and endpointing)."""
 from __future__ import annotations
 
+import io
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,12 +66,19 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return samples, rate
 
 
-def write_wav(path: str | Path, samples: np.ndarray, rate: int = RATE) -> None:
-    with wave.open(str(path), "wb") as f:
+def write_wav(path: str | Path | io.BytesIO, samples: np.ndarray, rate: int = RATE) -> None:
+    with wave.open(path if isinstance(path, io.BytesIO) else str(path), "wb") as f:
         f.setnchannels(1)
         f.setsampwidth(2)
         f.setframerate(rate)
         f.writeframes(samples.astype(np.int16).tobytes())
+
+
+def wav_bytes(samples: np.ndarray, rate: int = RATE) -> bytes:
+    """A 16-bit mono WAV in memory (prompts that must not be written to disk)."""
+    out = io.BytesIO()
+    write_wav(out, samples, rate)
+    return out.getvalue()
 
 
 def wav_to_ulaw(path: str | Path) -> bytes:

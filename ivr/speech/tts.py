@@ -13,15 +13,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from ivr.speech.audio import RATE, pcm_to_ulaw, read_wav, resample, write_wav
+from ivr.speech.audio import RATE, pcm_to_ulaw, read_wav, resample, wav_bytes, write_wav
 
 log = logging.getLogger(__name__)
 VOICES = {"en": "en-us", "de": "de"}
@@ -117,7 +117,9 @@ def dry_run(prompts: Iterable[tuple[tuple, str]], locale: str, renderer: Rendere
 
 
 class PromptAudio:
-    """Rendered prompts on disk: `<key>.wav` (PCM16 8 kHz, served for <Play>) and μ-law bytes for streams."""
+    """Rendered prompts. The grammar's own prompts (registered by `prerender`) are cached on disk as `<key>.wav`
+    (PCM16 8 kHz, served for <Play>) and shared by every call. Every other text — a balance, a whisper with an
+    account number — may carry personal data: it is rendered in memory only, per call, and dropped at hang-up."""
 
     def __init__(self, cache_dir: str | Path, renderer: Renderer, *, rate: int = 165, memory_prompts: int = 512):
         self.cache_dir = Path(cache_dir)
@@ -131,6 +133,10 @@ class PromptAudio:
         self.retry_failed_s = 300.0
         self._lock = threading.Lock()
         self.memory_prompts = memory_prompts
+        self._public: set[str] = set()  # keys of the grammar's prompts (on disk)
+        self._private: OrderedDict[str, dict[str, bytes]] = OrderedDict()  # call → key → WAV, in memory only
+        self._ended: deque[str] = deque(maxlen=10_000)  # calls whose private prompts were dropped
+        self.private_calls = 2_000  # bound, should status callbacks be lost
 
     @staticmethod
     def voice(locale: str) -> str:
@@ -156,15 +162,25 @@ class PromptAudio:
             partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
         return path
 
+    def is_public(self, text: str, locale: str) -> bool:
+        return self.key(text, locale) in self._public
+
+    def pcm(self, text: str, locale: str) -> np.ndarray:
+        """8 kHz samples: from the disk cache for the grammar's prompts, rendered in memory for anything else."""
+        if self.is_public(text, locale):
+            return read_wav(self.ensure(text, locale))[0]
+        samples, rate = self.renderer.render(text, voice=self.voice(locale), rate=self.rate)
+        return resample(samples, rate)
+
     def ulaw(self, text: str, locale: str) -> bytes:
-        """8 kHz μ-law bytes of the prompt, for Media Streams; the most used prompts stay in memory."""
+        """8 kHz μ-law bytes of the prompt, for Media Streams; the most used prompts stay in memory (private ones
+        only there, never on disk)."""
         key = self.key(text, locale)
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
                 return self._memory[key]
-        samples, _ = read_wav(self.ensure(text, locale))
-        audio = pcm_to_ulaw(samples)
+        audio = pcm_to_ulaw(self.pcm(text, locale))
         with self._lock:
             self._memory[key] = audio
             while len(self._memory) > self.memory_prompts:
@@ -172,9 +188,37 @@ class PromptAudio:
         return audio
 
     def prerender(self, texts: Iterable[str], locale: str) -> None:
-        """Render prompts in the background so the first caller does not wait for them."""
+        """The grammar's prompts: public (on disk, shared), rendered in the background before a caller needs them."""
         for text in dict.fromkeys(texts):
+            with self._lock:
+                self._public.add(self.key(text, locale))
             self.render_later(text, locale)
+
+    def ready_private(self, call: str, text: str, locale: str, *, wait_s: float = 0.3) -> str | None:
+        """The key of a call's private prompt, rendered in memory (a render takes ~15 ms, so the webhook waits up to
+        `wait_s` for it); None when it is not ready by then — the webhook answers with <Say>, never waits longer."""
+        key = self.key(text, locale)
+        with self._lock:
+            if key in self._private.get(call, {}):
+                return key
+        pending = self.render_later(text, locale, call=call)
+        if pending is not None:
+            try:
+                pending.result(timeout=wait_s)
+            except Exception:  # not in time (or failed): <Say> this once
+                return None
+        with self._lock:
+            return key if key in self._private.get(call, {}) else None
+
+    def private_wav(self, call: str, key: str) -> bytes | None:
+        with self._lock:
+            return self._private.get(call, {}).get(key)
+
+    def forget(self, call: str) -> None:
+        """The call ended: its private prompts are dropped."""
+        with self._lock:
+            self._private.pop(call, None)
+            self._ended.append(call)
 
     def ready(self, text: str, locale: str) -> Path | None:
         """The prompt's WAV if it is rendered; otherwise None at once, with a render started in the background
@@ -184,23 +228,36 @@ class PromptAudio:
             self.render_later(text, locale)
         return path
 
-    def render_later(self, text: str, locale: str) -> None:
+    def render_later(self, text: str, locale: str, *, call: str | None = None) -> Future | None:
+        """Render in the background, once however many ask (None when it is already being rendered, or failed
+        recently: a text that failed is not tried again for `retry_failed_s`)."""
         key = self.key(text, locale)
+        job = f"{call}/{key}" if call else key
         with self._lock:
             failed_at = self._failed.get(key)
-            if key in self._rendering or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
-                return
-            self._rendering.add(key)
-        self._pool.submit(self._render_once, key, text, locale)
+            if job in self._rendering or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
+                return None
+            self._rendering.add(job)
+        return self._pool.submit(self._render_once, job, text, locale, call)
 
-    def _render_once(self, key: str, text: str, locale: str) -> None:
+    def _render_once(self, job: str, text: str, locale: str, call: str | None = None) -> None:
+        key = self.key(text, locale)
         try:
-            self.ensure(text, locale)
+            if call is None:
+                self.ensure(text, locale)
+            else:
+                audio = wav_bytes(self.pcm(text, locale))
+                with self._lock:
+                    if call not in self._ended:
+                        self._private.setdefault(call, {})[key] = audio
+                        self._private.move_to_end(call)
+                        while len(self._private) > self.private_calls:
+                            self._private.popitem(last=False)
             failed = False
         except Exception as exc:
             log.warning("prompt not rendered (%s), callers hear <Say> instead: %r", exc, text[:60])
             failed = True
         with self._lock:
-            self._rendering.discard(key)
+            self._rendering.discard(job)
             if failed:
                 self._failed[key] = time.monotonic()

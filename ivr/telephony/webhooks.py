@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, request, send_file
 
@@ -40,8 +42,22 @@ def audio_url(text: str, locale: str) -> str | None:
     settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
     if settings.gather_prompts != "play" or not speech.tts:
         return None
-    path = speech.prompts.ready(text, locale)
-    return f"{settings.public_url.rstrip('/')}/voice/audio/{path.stem}.wav" if path else None
+    base = settings.public_url.rstrip("/")
+    if speech.prompts.is_public(text, locale):
+        path = speech.prompts.ready(text, locale)
+        return f"{base}/voice/audio/{path.stem}.wav" if path else None
+    call = request.args.get("call") or request.form.get("CallSid", "")  # the caller's call (whispers name it)
+    key = speech.prompts.ready_private(call, text, locale) if call_sid_is_valid(call) and call else None
+    if key is None:
+        return None
+    query = urlencode({"call": call, "token": private_token(call, key)})
+    return f"{base}/voice/audio/private/{key}.wav?{query}"
+
+
+def private_token(call: str, key: str) -> str:
+    """Who may fetch a call's private prompt: whoever got its URL from us (Twilio), nobody who guesses the text."""
+    secret = current_app.config["IVR_SETTINGS"].twilio_auth_token.encode()
+    return hmac.new(secret, f"{call}/{key}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def player(locale: str) -> twiml.AudioUrl:
@@ -170,6 +186,19 @@ def audio(key: str):
     return send_file(path, mimetype="audio/wav", max_age=86400)
 
 
+@bp.get("/audio/private/<key>.wav")
+def private_audio(key: str):
+    """A call's private prompt (a balance, a whisper), from memory, with the per-call token; gone at hang-up."""
+    call, token = request.args.get("call", ""), request.args.get("token", "")
+    if not key.isalnum() or not hmac.compare_digest(token.encode(), private_token(call, key).encode()):
+        log.warning("403 private prompt %s for %.40r: bad or missing token", key[:24], call)
+        abort(403)
+    audio = current_app.extensions["ivr.speech"].prompts.private_wav(call, key)
+    if audio is None:
+        abort(404)
+    return Response(audio, mimetype="audio/wav", headers={"Cache-Control": "private, no-store"})
+
+
 @bp.post("/wait")
 @twilio_signed
 def wait() -> Response:
@@ -252,6 +281,7 @@ def status() -> tuple[str, int]:
             current_app.extensions["ivr.store"].release_stream(call_sid)  # its stream slot, if it had one
         except Exception:
             log.exception("call %s: stream slot not released (it goes stale)", call_sid)
+        current_app.extensions["ivr.speech"].prompts.forget(call_sid)  # its private prompts (a balance…)
         try:
             current_app.extensions["ivr.desk"].caller_gone(call_sid)  # left the queue, or an agent rang for nothing
         except Exception:

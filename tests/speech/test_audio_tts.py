@@ -41,7 +41,9 @@ def test_vad_ignores_silence_and_finds_real_speech():
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_pyttsx3_renders_real_speech_and_caches_it(tmp_path):
     prompts = PromptAudio(tmp_path, Pyttsx3Renderer())
-    path = prompts.ensure("Thanks for calling. How can I help?", "en-US")
+    prompts.prerender(["Thanks for calling. How can I help?"], "en-US")  # a grammar prompt: cached on disk
+    prompts._pool.submit(lambda: None).result()
+    path = prompts.cached("Thanks for calling. How can I help?", "en-US")
     samples, rate = read_wav(path)
     assert rate == 8000 and len(samples) > 8000 and np.abs(samples).max() > 1000
     assert prompts.cached("Thanks for calling. How can I help?", "en-US") == path
@@ -64,6 +66,17 @@ def test_one_pyttsx3_worker_renders_many_prompts_and_a_hung_one_is_replaced(tmp_
     worker = renderer._child
     assert worker is not None and worker.poll() is None and "pyttsx3 worker" not in caplog.text  # no fallback
     renderer.close()
+
+
+def test_prompts_with_personal_data_stay_in_memory_per_call_and_go_at_hang_up(tmp_path):
+    prompts = PromptAudio(tmp_path / "cache", ToneRenderer())
+    balance = "Your balance is 84 dollars and 20 cents."
+    key = prompts.ready_private("CA1", balance, "en-US", wait_s=10)
+    assert prompts.private_wav("CA1", key)[:4] == b"RIFF" and prompts.private_wav("CA2", key) is None
+    assert len(prompts.ulaw(balance, "en-US")) > 0  # stream mode: in memory too
+    assert list((tmp_path / "cache").iterdir()) == []  # nothing on disk
+    prompts.forget("CA1")
+    assert prompts.private_wav("CA1", key) is None
 
 
 def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
@@ -91,10 +104,7 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     assert app.test_client().get("/voice/audio/nothere.wav").status_code == 404
     waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp", "QueuePosition": "2"})
     hold = ET.fromstring(waiting.get_data(as_text=True))
-    assert hold.find("./Say") is not None  # a prompt never rendered before: <Say> now, never a wait
-    prompts._pool.submit(lambda: None).result()  # …rendered in the background meanwhile
-    waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp2", "QueuePosition": "2"})
-    assert ET.fromstring(waiting.get_data(as_text=True)).find("./Play") is not None
+    assert "/voice/audio/private/" in hold.find("./Play").text  # a call's own text: rendered in memory at once
 
 
 class GatedRenderer(ToneRenderer):
@@ -122,6 +132,17 @@ def test_a_prompt_is_rendered_once_however_many_ask_and_a_failure_is_not_retried
     prompts._pool.submit(lambda: None).result()
     assert prompts.ready("Your balance is 84 dollars.", "en-US") is None
     prompts._pool.submit(lambda: None).result()
+    assert renderer.renders == 1
+
+
+def test_a_slow_private_render_is_not_waited_for_past_its_bound_and_is_rendered_once(tmp_path):
+    renderer = GatedRenderer()
+    prompts = PromptAudio(tmp_path, renderer)
+    for _ in range(3):
+        assert prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US", wait_s=0) is None  # <Say> now
+    renderer.gate.set()
+    prompts._pool.submit(lambda: None).result()
+    assert prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US", wait_s=0) is not None
     assert renderer.renders == 1
 
 
@@ -154,3 +175,29 @@ def test_without_espeak_ng_prompts_fall_back_to_say_and_gather_mode(settings, re
     assert not app.extensions["ivr.speech"].stream_mode
     root = ET.fromstring(TwilioHelper(app.test_client()).post("/voice/incoming", {"CallSid": "CAn"}).get_data(True))
     assert root.find("./Say") is not None and root.find("./Play") is None
+
+
+def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_up(settings, redis_client, clock,
+                                                                                   tmp_path):
+    import xml.etree.ElementTree as ET
+    from dataclasses import replace
+
+    from tests.conftest import TwilioHelper, make_app
+
+    app = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "audio")), redis_client, clock)
+    prompts = app.extensions["ivr.speech"].prompts
+    helper, call = TwilioHelper(app.test_client()), {"CallSid": "CAbal", "From": "+15550100001"}
+    helper.post("/voice/incoming", call)
+    helper.post("/voice/gather?turn=0", {**call, "SpeechResult": "what's my balance"})
+    answer = ET.fromstring(helper.post("/voice/gather?turn=1", {**call, "Digits": "12345678"}).data)
+    urls = [play.text for play in answer.iter("Play") if "/voice/audio/private/" in play.text]  # rendered at once
+    assert urls and "token=" in urls[0]
+    path = urls[0].removeprefix("http://localhost")
+    client = app.test_client()
+    assert client.get(path.split("?")[0] + "?call=CAbal&token=guess").status_code == 403
+    assert client.get(path).status_code == 200 and client.get(path).mimetype == "audio/wav"
+    cached = {p.name for p in (tmp_path / "audio" / "cache").iterdir()}
+    assert not any(prompts.key(text, "en-US") in " ".join(cached) for text in
+                   ("Your balance is 84 dollars and 20 cents, due on December 3.",))
+    helper.post("/voice/status", {**call, "CallStatus": "completed"})
+    assert client.get(path).status_code == 404
