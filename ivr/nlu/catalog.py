@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar
-from ivr.nlu import Understanding
+from ivr.nlu import Understanding, artifacts
 from ivr.nlu.classifier import Encoder
 
 log = logging.getLogger(__name__)
@@ -17,8 +17,9 @@ class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
     def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
-                 encoder: Encoder | None = None):
+                 encoder: Encoder | None = None, cache_dir: str | Path | None = None):
         self.encoder = encoder
+        self.cache_dir = Path(cache_dir) if cache_dir else None  # trained classifiers, shared by workers
         self.on_install: Callable[[Grammar], None] | None = None  # e.g. pre-render the prompts
         self.grammar_dir = Path(grammar_dir)
         self.default_locale = default_locale
@@ -70,7 +71,7 @@ class GrammarCatalog:
         key = (tuple((n, tuple(i.phrases)) for n, i in grammar.intents.items()), tuple(grammar.out_of_scope_examples))
         last_key, trained = self._trained.get(grammar.locale, (None, None))
         if trained is None or last_key != key:
-            trained = Understanding.build(grammar, encoder=self.encoder)
+            trained = artifacts.build(grammar, encoder=self.encoder, cache_dir=self.cache_dir)
             self._trained[grammar.locale] = (key, trained)
         return trained.with_grammar(grammar)
 

@@ -37,6 +37,7 @@ class SentenceEncoder:
     """BERT forward pass + mean pooling + L2 normalisation, matching sentence-transformers' output."""
 
     def __init__(self, model_dir: Path, *, max_tokens: int = 64):
+        self.model_id = f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}"  # names a trained artefact
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 

@@ -1,6 +1,8 @@
 """DEMO self-service backends (balance, invoice copy) over a fixture file. Not a billing system: replace them."""
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +59,11 @@ def _mask_email(email: str) -> str:
     return f"{user[:1]}***@{domain}"
 
 
+@functools.cache
+def _accounts(path: Path) -> dict[str, dict]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["accounts"]
+
+
 @dataclass
 class DemoBilling:
     """Fixture-backed accounts; `outbox` records the invoice copies it "sent" so tests can check them."""
@@ -66,7 +73,7 @@ class DemoBilling:
 
     @classmethod
     def from_file(cls, path: Path = FIXTURE) -> DemoBilling:
-        return cls(yaml.safe_load(path.read_text(encoding="utf-8"))["accounts"])
+        return cls(copy.deepcopy(_accounts(path)))  # each registry its own copy: a test may change an account
 
     def _lookup(self, request: SelfServiceRequest) -> tuple[dict | None, dict[str, str], str]:
         language = "de" if request.locale.startswith("de") else "en"

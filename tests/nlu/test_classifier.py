@@ -74,4 +74,27 @@ def test_what_callers_say_is_never_kept_in_the_encoders_cache(understanding):
     said = "my card number is four one one one and my wifi died"
     understanding.interpret(Utterance(said))
     assert said not in encoder._cache
-    assert understanding.grammar.intents["pay_bill"].phrases[0] in encoder._cache  # grammar phrases are
+    grammar = understanding.grammar
+    trained_on = {p for intent in grammar.intents.values() for p in intent.phrases} | set(grammar.out_of_scope_examples)
+    assert set(encoder._cache) <= trained_on  # only grammar phrases (none at all when loaded from the disk cache)
+
+
+def test_a_trained_classifier_is_cached_on_disk_and_a_second_process_loads_it(tmp_path, monkeypatch):
+    from ivr.grammar import load_grammar
+    from ivr.nlu import Understanding, artifacts
+    from tests.conftest import GRAMMARS
+
+    grammar = load_grammar(GRAMMARS / "de-DE" / "hotline.yaml")
+    trainings = []
+    original = Understanding.build.__func__
+    monkeypatch.setattr(Understanding, "build", classmethod(lambda cls, g, **k: trainings.append(g) or
+                                                            original(cls, g, **k)))
+    first = artifacts.build(grammar, encoder=None, cache_dir=tmp_path)
+    again = artifacts.build(grammar, encoder=None, cache_dir=tmp_path)  # as a restart or another worker would
+    assert len(trainings) == 1
+    said = Utterance("mein Internet geht nicht")
+    assert first.interpret(said).ranking == again.interpret(said).ranking
+    examples = [*grammar.out_of_scope_examples, "wie wird das Wetter"]
+    edited = grammar.model_copy(update={"out_of_scope_examples": examples})
+    artifacts.build(edited, encoder=None, cache_dir=tmp_path)
+    assert len(trainings) == 2  # other training data, another artefact

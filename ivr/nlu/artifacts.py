@@ -1,0 +1,69 @@
+"""Trained classifiers cached on disk, keyed by a hash of what they were trained from (phrases, out-of-scope
+examples, the encoder, the library versions): a restart or a second worker loads the grammar's classifier in about
+a second instead of training it again, and workers starting together train it once (a file lock)."""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import pickle
+from importlib.metadata import version
+from pathlib import Path
+
+from ivr.grammar import Grammar
+from ivr.nlu import Understanding
+from ivr.nlu.classifier import Encoder, IntentClassifier
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
+    material = {
+        "phrases": {name: intent.phrases for name, intent in grammar.intents.items()},
+        "out_of_scope": grammar.out_of_scope_examples, "locale": grammar.locale,
+        "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
+        "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
+        "format": 1,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def build(grammar: Grammar, *, encoder: Encoder | None, cache_dir: Path | None) -> Understanding:
+    """The grammar's understanding: from the cache when this exact training was done before, else trained (and
+    cached). A cache that cannot be read or written only costs the training."""
+    if cache_dir is None:
+        return Understanding.build(grammar, encoder=encoder)
+    path = cache_dir / f"classifier-{grammar.locale}-{fingerprint(grammar, encoder)}.pkl"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits for the first one's training, then loads it
+            return _load(path, grammar, encoder) or _train_and_save(path, grammar, encoder)
+    except OSError as exc:
+        log.warning("classifier cache %s unusable (%s): training in memory", cache_dir, exc)
+        return Understanding.build(grammar, encoder=encoder)
+
+
+def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understanding | None:
+    if not path.exists():
+        return None
+    try:
+        ngrams, svm, labels, temperature, with_encoder = pickle.loads(path.read_bytes())  # our own file
+    except Exception as exc:
+        log.warning("classifier cache %s unreadable (%s): training again", path, exc)
+        return None
+    log.info("grammar %s: classifier loaded from %s", grammar.locale, path)
+    return Understanding(grammar, IntentClassifier(ngrams, encoder if with_encoder else None, svm, labels,
+                                                   temperature))
+
+
+def _train_and_save(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understanding:
+    understanding = Understanding.build(grammar, encoder=encoder)
+    trained = understanding.classifier
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(pickle.dumps((trained.ngrams, trained.svm, trained.labels, trained.temperature,
+                                      trained.encoder is not None)))
+    partial.replace(path)
+    return understanding
