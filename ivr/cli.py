@@ -254,6 +254,13 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_startup(args: argparse.Namespace) -> int:
+    from ivr.bench.load import startup
+
+    startup()
+    return 0
+
+
 def cmd_bench_fuzz(args: argparse.Namespace) -> int:
     """Signed hostile webhooks against an in-process app: the count of server errors and invalid TwiML."""
     import time
@@ -391,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     load = bench_sub.add_parser("load", help="whole calls against gunicorn + redis-server on 127.0.0.1")
     load.add_argument("--calls", default="50,100,200", help="concurrency levels, comma-separated")
     load.set_defaults(func=cmd_bench_load)
+    bench_sub.add_parser("startup", help="gunicorn start-up (cold, warm) and shutdown times").set_defaults(
+        func=cmd_bench_startup)
     fuzzing = bench_sub.add_parser("fuzz", help="signed hostile webhooks: server errors and invalid TwiML")
     fuzzing.add_argument("--requests", type=int, default=10_000)
     fuzzing.set_defaults(func=cmd_bench_fuzz)
