@@ -17,6 +17,8 @@ from ivr.telephony.stream import MediaSession
 from ivr.telephony.stream_identity import token_is_valid
 
 log = logging.getLogger(__name__)
+START_TIMEOUT_S = 5.0  # a socket that sends no valid `start` within this is closed (it holds a thread)
+IDLE_TIMEOUT_S = 60.0  # a started stream that sends nothing (Twilio sends a frame every 20 ms) is closed
 
 
 def stream_url() -> str:
@@ -87,7 +89,7 @@ def init_app(app: Flask) -> None:
         try:
             while ws.connected:
                 # A socket that does not start a call within seconds is closed: it would hold a worker thread.
-                raw = ws.receive(timeout=60 if session.call_sid else 5)
+                raw = ws.receive(timeout=IDLE_TIMEOUT_S if session.call_sid else START_TIMEOUT_S)
                 if raw is None:
                     break
                 try:

@@ -364,6 +364,16 @@ def closed_by_server(ws) -> bool:
     return not ws.connected
 
 
+def test_a_socket_that_never_starts_a_call_is_closed_and_frees_its_thread(live, monkeypatch):
+    from ivr.telephony import media
+
+    monkeypatch.setattr(media, "START_TIMEOUT_S", 0.2)  # 5 s in service
+    ws = open_socket(live)  # signed, but silent: it would hold a worker thread forever
+    with pytest.raises(simple_websocket.ConnectionClosed):  # closed by the server well before the 3 s bound
+        while ws.receive(timeout=3) is not None:
+            pass
+
+
 def test_a_stream_for_a_call_never_answered_with_stream_is_closed(live, stream_app):
     ws = open_socket(live)
     ws.send(start_message("CAnever", {"caller": "+1666", "expires": "9999999999", "token": "forged"}))
