@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
     from ivr.store.agents import AgentStore
+    from ivr.store.prompts import RedisPrivatePrompts, RedisSharedPrompts
     from ivr.telephony.client import telephony_for
 
     app = Flask(__name__)
@@ -36,8 +37,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         log.warning("!!! IVR_INSECURE_SKIP_SIGNATURE is on: Twilio signatures are NOT checked. Never in production.")
     actions = app.config.get("IVR_ACTIONS") or registry_for(settings.selfservice_backends)
     log.info("self-service backends: %s", ", ".join(sorted(actions.names())) or "none (IVR_SELFSERVICE)")
+    store.init_app(app)
     speech.init_app(app)
     prompts = app.extensions["ivr.speech"].prompts if app.extensions["ivr.speech"].tts else None
+    if prompts is not None:  # prompt audio shared by every worker and instance that may serve a <Play> URL
+        prompts.private = RedisPrivatePrompts(app.extensions["ivr.store"].redis, ttl_s=settings.call_ttl_s)
+        prompts.shared = RedisSharedPrompts(app.extensions["ivr.store"].redis)
     catalog = app.config.get("IVR_CATALOG")
     if catalog is None:
         encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
@@ -54,7 +59,6 @@ def create_app(test_config: dict | None = None) -> Flask:
             grammar = catalog.get(locale).grammar
             prompts.prerender(grammar.static_prompts(), grammar.locale)
     app.extensions["ivr.catalog"] = catalog
-    store.init_app(app)
     clock = app.config.get("IVR_CLOCK", time.time)
     conversations = Conversations(app.extensions["ivr.store"], catalog, actions, clock)
     app.extensions["ivr.conversations"] = conversations

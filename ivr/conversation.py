@@ -95,7 +95,9 @@ class Conversations:
         while actions and isinstance(step := actions[-1], RunSelfService):
             actions.pop()
             result = self.actions.run(step.name, SelfServiceRequest(dict(step.slots), state.caller, state.locale))
-            if not result.ok:
+            if result.ok:
+                state.verified = sorted({*state.verified, *(name for name, _ in step.slots)})
+            else:
                 log.warning("self-service %s failed for %s: %s", step.name, state.call_sid, result.data)
             state, more = dialog.resume(state, result, grammar, self.clock())
             actions += more
@@ -224,5 +226,5 @@ def context_of(state: DialogState, grammar: Grammar) -> CallContext:
         summary=summarize(grammar, intent=state.intent, score=state.score, slots=state.slots,
                           agent_requested=state.agent_requested, retries=state.total_retries, mood=mood,
                           further=state.further),
-        started_at=state.started_at, further=tuple(state.further),
+        started_at=state.started_at, further=tuple(state.further), verified_slots=tuple(state.verified),
     )

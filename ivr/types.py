@@ -168,6 +168,7 @@ class CallContext(Record):
     summary: str
     started_at: float
     further: tuple[str, ...] = ()  # needs the caller named too, not handled yet (the agent takes them on)
+    verified_slots: tuple[str, ...] = ()  # slots a self-service backend accepted (e.g. it found the account)
 
 
 @dataclass(frozen=True)

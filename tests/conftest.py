@@ -22,6 +22,7 @@ from ivr.nlu.encoder import load_encoder
 from ivr.selfservice import registry_for
 from ivr.speech.tts import ToneRenderer
 from ivr.testing.simulator import FlaskTransport, TwilioSimulator
+from ivr.testing.telephony import FakeTelephony
 
 EVAL = Path(Settings.from_env().eval_dir)
 GRAMMARS = ROOT / "grammars"
@@ -104,6 +105,12 @@ def make_app(settings, redis_client, clock, **extra):
     if Path(settings.grammar_dir) == GRAMMARS and settings.locale == "en-US":
         config.setdefault("IVR_CATALOG", trained_shipped_grammars())
     return create_app(config)
+
+
+@pytest.fixture
+def phone() -> FakeTelephony:
+    """The Twilio REST API the service rings agents through, in memory: it records every request."""
+    return FakeTelephony()
 
 
 @pytest.fixture

@@ -7,17 +7,11 @@ from datetime import datetime
 import pytest
 
 from ivr.store.agents import Agent
-from ivr.testing.telephony import FakeTelephony
 from tests.conftest import TwilioHelper, make_app
 
 MONDAY_10AM = datetime.fromisoformat("2026-11-30T10:00:00-05:00").timestamp()
 CALL = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
         "CallStatus": "in-progress", "Direction": "inbound"}
-
-
-@pytest.fixture
-def phone():
-    return FakeTelephony()
 
 
 @pytest.fixture
@@ -321,3 +315,13 @@ def test_a_cold_transfer_sends_the_caller_back_to_a_queue_where_the_next_agent_g
     assert desk.screen_pop("carol", call)["notes"][0]["text"] == "Router is blinking red"
     with pytest.raises(PermissionError):
         desk.transfer_to_queue("alice", call, queue="billing", locale="en-US", note="")
+
+
+def test_the_screen_pop_says_whether_the_account_number_was_verified(desk_app, twilio, clock, phone):
+    twilio.post("/voice/incoming", CALL)
+    twilio.post("/voice/gather?turn=0", {**CALL, "SpeechResult": "what's my balance"})
+    twilio.post("/voice/gather?turn=1", {**CALL, "Digits": "12345678"})  # the demo backend finds the account
+    root = twiml(twilio.post("/voice/gather?turn=2", {**CALL, "SpeechResult": "yes, let me talk to a person"}))
+    assert root.find("./Enqueue") is not None
+    context = desk_app.extensions["ivr.conversations"].context(CALL["CallSid"])
+    assert context.slots["account_number"] == "12345678" and list(context.verified_slots) == ["account_number"]

@@ -24,6 +24,7 @@ class DialogState:
     ranking: list[tuple[str, float]] = field(default_factory=list)
     choices: list[str] = field(default_factory=list)
     slots: dict[str, str] = field(default_factory=dict)
+    verified: list[str] = field(default_factory=list)  # slots a self-service backend accepted (an account it found)
     pending_slot: str | None = None
     retries: int = 0  # in the current step
     total_retries: int = 0

@@ -116,6 +116,45 @@ def dry_run(prompts: Iterable[tuple[tuple, str]], locale: str, renderer: Rendere
     return failed
 
 
+class PrivatePrompts(Protocol):
+    """Where a call's private prompts live (never on disk): shared by every worker that may serve the <Play> URL."""
+
+    def put(self, call: str, key: str, wav: bytes) -> None: ...
+    def get(self, call: str, key: str) -> bytes | None: ...
+    def drop(self, call: str) -> None: ...
+
+
+class MemoryPrivatePrompts:
+    """One process's memory (the embedded store's single process, and tests); bounded should hang-ups be lost."""
+
+    def __init__(self, calls: int = 2_000):
+        self.calls = calls
+        self._prompts: OrderedDict[str, dict[str, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, call: str, key: str, wav: bytes) -> None:
+        with self._lock:
+            self._prompts.setdefault(call, {})[key] = wav
+            self._prompts.move_to_end(call)
+            while len(self._prompts) > self.calls:
+                self._prompts.popitem(last=False)
+
+    def get(self, call: str, key: str) -> bytes | None:
+        with self._lock:
+            return self._prompts.get(call, {}).get(key)
+
+    def drop(self, call: str) -> None:
+        with self._lock:
+            self._prompts.pop(call, None)
+
+
+class SharedPrompts(Protocol):
+    """The grammar's prompt files, shared by instances that each keep their own disk cache."""
+
+    def put(self, key: str, wav: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...
+
+
 class PromptAudio:
     """Rendered prompts. The grammar's own prompts (registered by `prerender`) are cached on disk as `<key>.wav`
     (PCM16 8 kHz, served for <Play>) and shared by every call. Every other text — a balance, a whisper with an
@@ -134,9 +173,9 @@ class PromptAudio:
         self._lock = threading.Lock()
         self.memory_prompts = memory_prompts
         self._public: set[str] = set()  # keys of the grammar's prompts (on disk)
-        self._private: OrderedDict[str, dict[str, bytes]] = OrderedDict()  # call → key → WAV, in memory only
+        self.private: PrivatePrompts = MemoryPrivatePrompts()  # the app puts them in Redis when it has one
+        self.shared: SharedPrompts | None = None  # public prompt files for instances that did not render them
         self._ended: deque[str] = deque(maxlen=10_000)  # calls whose private prompts were dropped
-        self.private_calls = 2_000  # bound, should status callbacks be lost
 
     @staticmethod
     def voice(locale: str) -> str:
@@ -160,6 +199,28 @@ class PromptAudio:
             partial = path.with_suffix(f".{threading.get_ident()}.tmp")
             write_wav(partial, resample(samples, rate))
             partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+            if self.shared is not None:
+                try:
+                    self.shared.put(path.stem, path.read_bytes())
+                except Exception:  # another instance renders it itself
+                    log.warning("prompt %s not shared (store unavailable)", path.stem)
+        return path
+
+    def local_or_shared(self, key: str) -> Path | None:
+        """The prompt file for a <Play> URL: this instance's cache, else copied from the shared store (another
+        instance rendered it), else None."""
+        path = self.path(key)
+        if path.exists() or self.shared is None:
+            return path if path.exists() else None
+        try:
+            wav = self.shared.get(key)
+        except Exception:
+            return None
+        if wav is None:
+            return None
+        partial = path.with_suffix(f".{threading.get_ident()}.tmp")
+        partial.write_bytes(wav)
+        partial.replace(path)
         return path
 
     def is_public(self, text: str, locale: str) -> bool:
@@ -198,27 +259,31 @@ class PromptAudio:
         """The key of a call's private prompt, rendered in memory (a render takes ~15 ms, so the webhook waits up to
         `wait_s` for it); None when it is not ready by then — the webhook answers with <Say>, never waits longer."""
         key = self.key(text, locale)
-        with self._lock:
-            if key in self._private.get(call, {}):
-                return key
+        if self.private_wav(call, key) is not None:
+            return key
         pending = self.render_later(text, locale, call=call)
         if pending is not None:
             try:
                 pending.result(timeout=wait_s)
             except Exception:  # not in time (or failed): <Say> this once
                 return None
-        with self._lock:
-            return key if key in self._private.get(call, {}) else None
+        return key if self.private_wav(call, key) is not None else None
 
     def private_wav(self, call: str, key: str) -> bytes | None:
-        with self._lock:
-            return self._private.get(call, {}).get(key)
+        try:
+            return self.private.get(call, key)
+        except Exception:  # the store is down: the caller hears <Say>
+            log.warning("private prompt %s of %s unavailable", key, call)
+            return None
 
     def forget(self, call: str) -> None:
         """The call ended: its private prompts are dropped."""
         with self._lock:
-            self._private.pop(call, None)
             self._ended.append(call)
+        try:
+            self.private.drop(call)
+        except Exception:  # they expire with the call's TTL
+            log.warning("private prompts of %s not dropped now (they expire with the call)", call)
 
     def ready(self, text: str, locale: str) -> Path | None:
         """The prompt's WAV if it is rendered; otherwise None at once, with a render started in the background
@@ -248,11 +313,9 @@ class PromptAudio:
             else:
                 audio = wav_bytes(self.pcm(text, locale))
                 with self._lock:
-                    if call not in self._ended:
-                        self._private.setdefault(call, {})[key] = audio
-                        self._private.move_to_end(call)
-                        while len(self._private) > self.private_calls:
-                            self._private.popitem(last=False)
+                    ended = call in self._ended
+                if not ended:
+                    self.private.put(call, key, audio)
             failed = False
         except Exception as exc:
             log.warning("prompt not rendered (%s), callers hear <Say> instead: %r", exc, text[:60])

@@ -180,8 +180,8 @@ def audio(key: str):
     """Rendered prompts for <Play> (Twilio fetches them). Keys are content hashes."""
     if not key.isalnum():
         abort(404)
-    path = current_app.extensions["ivr.speech"].prompts.path(key)
-    if not path.exists():
+    path = current_app.extensions["ivr.speech"].prompts.local_or_shared(key)
+    if path is None:
         abort(404)
     return send_file(path, mimetype="audio/wav", max_age=86400)
 

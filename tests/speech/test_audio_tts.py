@@ -196,8 +196,26 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
     client = app.test_client()
     assert client.get(path.split("?")[0] + "?call=CAbal&token=guess").status_code == 403
     assert client.get(path).status_code == 200 and client.get(path).mimetype == "audio/wav"
+    other_worker = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "audio2")),
+                            redis_client, clock).test_client()
+    assert other_worker.get(path).status_code == 200  # any worker serves the <Play> URL Twilio fetches
     cached = {p.name for p in (tmp_path / "audio" / "cache").iterdir()}
     assert not any(prompts.key(text, "en-US") in " ".join(cached) for text in
                    ("Your balance is 84 dollars and 20 cents, due on December 3.",))
     helper.post("/voice/status", {**call, "CallStatus": "completed"})
-    assert client.get(path).status_code == 404
+    assert client.get(path).status_code == 404 and other_worker.get(path).status_code == 404
+
+
+def test_an_instance_serves_a_grammar_prompt_another_instance_rendered(settings, redis_client, clock, tmp_path):
+    from dataclasses import replace
+
+    from tests.conftest import make_app
+
+    first = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "a")), redis_client, clock)
+    first.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # the grammar's prompts rendered
+    second = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "b")), redis_client, clock)
+    greeting = first.extensions["ivr.catalog"].get("en-US").grammar.prompts.greeting
+    key = first.extensions["ivr.speech"].prompts.key(greeting, "en-US")
+    second.extensions["ivr.speech"].prompts._pool.shutdown(cancel_futures=True)  # it renders nothing itself
+    response = second.test_client().get(f"/voice/audio/{key}.wav")
+    assert response.status_code == 200 and response.data == (tmp_path / "a" / "cache" / f"{key}.wav").read_bytes()

@@ -31,7 +31,7 @@ def test_context_round_trips_as_a_typed_record_with_its_own_ttl(store, redis_cli
     again = store.load_context("CA1")
     assert again.to_dict() == CONTEXT.to_dict() | {"alternatives": [{"intent": "slow_internet", "score": 0.05}],
                                                    "transcript": [CONTEXT.transcript[0]], "skills": ["internet"],
-                                                   "further": []}
+                                                   "further": [], "verified_slots": []}
     assert 60 < redis_client.ttl("ivr:call:CA1:context") <= 600
     assert store.load_context("CAnone") is None
 

@@ -9,17 +9,11 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from ivr.store.agents import Agent
-from ivr.testing.telephony import FakeTelephony
 from tests.conftest import make_app
 from tests.test_desk import CALL, MONDAY_10AM, TwilioHelper, queue_caller
 
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap for tests; scrypt in use
-
-
-@pytest.fixture
-def phone():
-    return FakeTelephony()
 
 
 @pytest.fixture

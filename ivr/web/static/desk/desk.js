@@ -68,7 +68,9 @@
     const labels = data.labels || {};
     $("alternatives").textContent = (c.alternatives || []).filter((a) => a.score >= 0.05)
       .map((a) => `${labels[a.intent] || a.intent} (${Math.round(a.score * 100)} %)`).join(", ") || "none";
-    $("slots").textContent = Object.entries(c.slots || {}).map(([k, v]) => `${k.replace("_", " ")}: ${v}`).join("; ") || "none";
+    const verified = new Set(c.verified_slots || []);
+    $("slots").textContent = Object.entries(c.slots || {}).map(([k, v]) =>
+      `${k.replace("_", " ")}: ${v} (${verified.has(k) ? "verified by self-service" : "not verified"})`).join("; ") || "none";
     $("reason").textContent = REASONS[c.reason] || (c.reason ? `a fault (${c.reason.replace(/_/g, " ")})` : "unknown");
     if (c.agent_requested && c.reason !== "agent_requested") { $("reason").textContent += "; the caller asked for a person"; }
     if ((c.further || []).length) { $("reason").textContent += `; also mentioned: ${c.further.map((f) => labels[f] || f).join(", ")}`; }
