@@ -13,7 +13,7 @@ RUN pip install --no-cache-dir . \
 COPY app.py ./
 COPY grammars ./grammars
 COPY audio ./audio
-RUN chown -R nobody /srv/ivr/audio
+RUN mkdir -p /srv/ivr/spool /srv/ivr/.cache && chown -R nobody /srv/ivr/audio /srv/ivr/spool /srv/ivr/.cache
 
 # One worker by default: without REDIS_URL the call state lives in that worker's embedded store. With REDIS_URL
 # set, raise WEB_CONCURRENCY (gunicorn reads it); each worker loads its own Vosk model and sentence encoder.
@@ -21,6 +21,8 @@ RUN chown -R nobody /srv/ivr/audio
 ENV IVR_GRAMMAR_DIR=/srv/ivr/grammars \
     IVR_SELFSERVICE=demo \
     IVR_AUDIO_DIR=/srv/ivr/audio \
+    IVR_SPOOL_DIR=/srv/ivr/spool \
+    IVR_CACHE_DIR=/srv/ivr/.cache \
     WEB_CONCURRENCY=1 \
     PYTHONUNBUFFERED=1
 EXPOSE 8000

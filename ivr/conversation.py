@@ -73,6 +73,7 @@ class Conversations:
         state = DialogState(call_sid=call_sid, caller=caller, locale=grammar.locale, started_at=now)
         state, actions = dialog.start(state, grammar, now)
         self.persist(state, actions, grammar)
+        self.store.call_started(call_sid, now)
         self.note(CallEvent(call_sid, "start", now, {"locale": grammar.locale}))
         return Reply(tuple(actions), state.locale, state.turn_count)
 

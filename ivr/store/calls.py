@@ -121,6 +121,17 @@ class CallStore:
     def events(self, limit: int = 100) -> list[CallEvent]:
         return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
 
+    def call_started(self, call_sid: str, now: float) -> None:
+        self.redis.zadd(f"{PREFIX}:calls:active", {call_sid: now})
+
+    def call_ended(self, call_sid: str) -> None:
+        self.redis.zrem(f"{PREFIX}:calls:active", call_sid)
+
+    def active_calls(self, *, now: float) -> int:
+        """Calls in progress across workers (a call whose final status never came drops out after the call TTL)."""
+        self.redis.zremrangebyscore(f"{PREFIX}:calls:active", "-inf", now - self.call_ttl_s)
+        return int(self.redis.zcard(f"{PREFIX}:calls:active"))
+
     def add_note(self, call_sid: str, note: dict) -> None:
         """An agent's note on a call: it travels with the context to the next agent."""
         key = f"{PREFIX}:call:{call_sid}:notes"

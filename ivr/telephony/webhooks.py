@@ -283,6 +283,10 @@ def status() -> tuple[str, int]:
             log.exception("call %s: stream slot not released (it goes stale)", call_sid)
         current_app.extensions["ivr.speech"].prompts.forget(call_sid)  # its private prompts (a balance…)
         try:
+            current_app.extensions["ivr.store"].call_ended(call_sid)
+        except Exception:
+            log.warning("call %s: not taken off the calls in progress (it drops out after the call TTL)", call_sid)
+        try:
             current_app.extensions["ivr.desk"].caller_gone(call_sid)  # left the queue, or an agent rang for nothing
         except Exception:
             log.exception("call %s: not taken off the waiting list", call_sid)

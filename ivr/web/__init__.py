@@ -1,12 +1,14 @@
-"""HTTP surfaces for people and programs: the context API and the agent desk (admin pages come later)."""
+"""HTTP surfaces for people and programs: the context API, the agent desk and Prometheus metrics (admin pages come
+later)."""
 from __future__ import annotations
 
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from ivr.web import desk
+    from ivr.web import desk, metrics
     from ivr.web.api import bp
 
     app.register_blueprint(bp)
     desk.init_app(app)
+    metrics.init_app(app)
