@@ -186,6 +186,7 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
 
     app = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "audio")), redis_client, clock)
     prompts = app.extensions["ivr.speech"].prompts
+    prompts._pool.submit(lambda: None).result()  # the grammar's prompts are rendered first (one render at a time)
     helper, call = TwilioHelper(app.test_client()), {"CallSid": "CAbal", "From": "+15550100001"}
     helper.post("/voice/incoming", call)
     helper.post("/voice/gather?turn=0", {**call, "SpeechResult": "what's my balance"})
