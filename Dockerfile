@@ -32,7 +32,7 @@ USER nobody
 # IVR_MAX_STREAMS (default 8) for webhooks to always find a thread. --timeout is gthread's worker heartbeat, which the
 # main loop keeps while threads serve long streams.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
-  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/api/health', timeout=4).status != 200)"
+  CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "32", "--timeout", "30", \
      "--access-logfile", "-", \
      "--graceful-timeout", "10", "app:app"]

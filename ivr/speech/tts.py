@@ -223,6 +223,11 @@ class PromptAudio:
         partial.replace(path)
         return path
 
+    def pending_public(self) -> int:
+        """Grammar prompts not rendered yet (a render that failed counts as done: <Say> covers it)."""
+        with self._lock:
+            return sum(1 for key in self._public if key in self._rendering)
+
     def is_public(self, text: str, locale: str) -> bool:
         return self.key(text, locale) in self._public
 

@@ -7,8 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from ivr.web import desk, metrics
-    from ivr.web.api import bp
+    from ivr.web.api import bp, probes
 
     app.register_blueprint(bp)
+    app.register_blueprint(probes)
     desk.init_app(app)
     metrics.init_app(app)

@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
+probes = Blueprint("probes", __name__)  # /healthz and /readyz, where orchestrators look for them
 
 
 def token_required(view):
@@ -55,3 +56,23 @@ def health():
             "streams": {"active": speech.active_streams, "lag_s": round(speech.lag_s(), 2),
                         "overloaded": speech.overloaded()}}
     return jsonify(body), 200 if store_ok else 503
+
+
+@probes.get("/healthz")
+def alive():
+    """Liveness: the process answers (for the orchestrator's restart decision; nothing else is checked)."""
+    return jsonify(alive=True)
+
+
+@probes.get("/readyz")
+def ready():
+    """Readiness: a grammar loaded (its classifier built), the store reachable, the grammar's prompts rendered."""
+    catalog, speech = current_app.extensions["ivr.catalog"], current_app.extensions["ivr.speech"]
+    try:
+        store_ok = current_app.extensions["ivr.store"].ping()
+    except Exception:
+        store_ok = False
+    pending = speech.prompts.pending_public() if speech.tts else 0
+    checks = {"grammar": bool(catalog.locales()), "store": store_ok, "prompts_pending": pending}
+    ready_now = checks["grammar"] and store_ok and pending == 0
+    return jsonify(ready=ready_now, **checks), 200 if ready_now else 503

@@ -51,3 +51,14 @@ def test_unauthorised_is_json_with_the_scheme_it_wants(client):
         response = client.get("/api/calls/CA1/context", headers=headers)  # a token without "Bearer" is refused too
         assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
         assert "Bearer" in response.get_json()["error"]
+
+
+def test_liveness_and_readiness_probes(app, client):
+    assert client.get("/healthz").get_json() == {"alive": True}
+    prompts = app.extensions["ivr.speech"].prompts
+    prompts._pool.submit(lambda: None).result()  # the grammar's prompts, queued at start, are rendered
+    prompts._rendering.add(next(iter(prompts._public)))  # a grammar prompt still rendering: not ready yet
+    warming = client.get("/readyz")
+    assert warming.status_code == 503 and warming.get_json()["prompts_pending"] == 1
+    prompts._rendering.clear()
+    assert client.get("/readyz").status_code == 200 and client.get("/readyz").get_json()["ready"] is True
