@@ -50,6 +50,24 @@ def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None
                            agents=list(agents))
 
 
+SECRETS = ("twilio_auth_token", "api_token", "twilio_api_secret", "secret_key")
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    """The effective settings (environment over defaults), validated, secrets masked."""
+    from ivr.logs import mask_url
+
+    settings = Settings.from_env()
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if field.name in SECRETS:
+            value = "(set, hidden)" if value else "(not set)"
+        elif field.name == "redis_url":
+            value = mask_url(value) or "(embedded store)"
+        print(f"{field.name} = {value}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ivr import create_app
 
@@ -344,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
     serve.set_defaults(func=cmd_serve)
+    sub.add_parser("config", help="print the effective settings (secrets hidden)").set_defaults(func=cmd_config)
     call = sub.add_parser("call", help="place a simulated Twilio call (in-process unless --url)")
     call.add_argument("--url", help="base URL of a running service, e.g. http://127.0.0.1:5000")
     call.add_argument("--script", help="conversation script (YAML); without it, type the caller's words")

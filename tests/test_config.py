@@ -86,3 +86,17 @@ def test_ctrl_d_at_the_caller_prompt_ends_the_call_quietly(monkeypatch, capsys):
     monkeypatch.setenv("IVR_NLU_ENCODER", "false")
     assert main(["call"]) == 0
     assert "[caller hung up]" in capsys.readouterr().out
+
+
+def test_ivr_config_prints_the_effective_settings_with_secrets_hidden(capsys, monkeypatch):
+    from ivr.cli import main
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "supersecret-token")
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0")
+    monkeypatch.setenv("IVR_MAX_STREAMS", "3")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "twilio_auth_token = (set, hidden)" in out and "max_streams = 3" in out
+    assert "supersecret" not in out and "hunter2" not in out and "127.0.0.1:6379" in out
+    monkeypatch.setenv("IVR_MAX_STREAMS", "-3")
+    assert main(["config"]) == 2 and "IVR_MAX_STREAMS" in capsys.readouterr().err
