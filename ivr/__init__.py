@@ -35,7 +35,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         logs.configure(level=settings.log_level, fmt=settings.log_format)
     if settings.insecure_skip_signature:
         log.warning("!!! IVR_INSECURE_SKIP_SIGNATURE is on: Twilio signatures are NOT checked. Never in production.")
-    actions = app.config.get("IVR_ACTIONS") or registry_for(settings.selfservice_backends)
+    actions = app.config.get("IVR_ACTIONS") or registry_for(
+        settings.selfservice_backends, secret=settings.selfservice_secret, timeout_s=settings.selfservice_timeout_s)
     log.info("self-service backends: %s", ", ".join(sorted(actions.names())) or "none (IVR_SELFSERVICE)")
     store.init_app(app)
     speech.init_app(app)

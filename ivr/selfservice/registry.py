@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
 
 from ivr.types import SelfServiceRequest, SelfServiceResult
 
@@ -32,20 +33,40 @@ class ActionRegistry:
             return SelfServiceResult(text="", ok=False, data={"error": repr(exc)})
 
 
-def registry_for(names: Iterable[str]) -> ActionRegistry:
-    """The backends named in IVR_SELFSERVICE: "demo", or your own as "package.module:register", a function that
-    takes the registry and registers actions on it (so a real backend plugs in without editing this project)."""
+def registry_for(names: Iterable[str], *, secret: str = "", timeout_s: float = 3.0) -> ActionRegistry:
+    """The backends named in IVR_SELFSERVICE, so a real backend plugs in without editing this project:
+    - "demo": the demo billing backend;
+    - "action=https://…": that action answered by an HTTP backend (slots POSTed as JSON, signed with `secret`);
+    - "package.module:register": a function that takes the registry and registers actions on it;
+    - "name": a package's entry point `name` in the "ivr.selfservice" group (the same kind of function)."""
     registry = ActionRegistry()
     for name in names:
         if name == "demo":
             from ivr.selfservice.demo import DemoBilling, register_demo_actions
 
             register_demo_actions(registry, DemoBilling.from_file())
+        elif "=" in name:
+            from ivr.selfservice.http import HttpBackend
+
+            action, _, url = name.partition("=")
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"self-service backend {name!r} in IVR_SELFSERVICE: use action=https://…")
+            registry.register(action.strip(), HttpBackend(action.strip(), url.strip(), secret=secret,
+                                                          timeout_s=timeout_s))
         elif ":" in name:
             _entry_point(name)(registry)
         else:
-            raise ValueError(f"unknown self-service backend {name!r} in IVR_SELFSERVICE (use demo or module:function)")
+            _plugin(name)(registry)
     return registry
+
+
+def _plugin(name: str) -> Callable[[ActionRegistry], None]:
+    """An installed package's entry point in the "ivr.selfservice" group."""
+    found = [point for point in entry_points(group="ivr.selfservice") if point.name == name]
+    if not found:
+        raise ValueError(f"unknown self-service backend {name!r} in IVR_SELFSERVICE (use demo, action=https://…, "
+                         "module:function, or an installed package's ivr.selfservice entry point)")
+    return found[0].load()
 
 
 def _entry_point(spec: str) -> Callable[[ActionRegistry], None]:
