@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import sys
 from datetime import datetime
@@ -304,6 +305,34 @@ def cmd_bench_fuzz(args: argparse.Namespace) -> int:
     return 1 if report.failures else 0
 
 
+def cmd_privacy_forget(args: argparse.Namespace, client=None) -> int:
+    """Delete everything stored about one calling number; print the report; write an audit line (without the
+    number: its hash)."""
+    import hashlib
+    import json
+    import logging
+    import time
+
+    from ivr.store import connect
+    from ivr.store.forget import forget_caller
+
+    number = args.number.strip()
+    if not number.lstrip("+").isdigit():
+        raise CommandError(f"{number!r} is not a phone number (use the E.164 form, e.g. +4930123456)")
+    settings = Settings.from_env()
+    if client is None and not settings.redis_url:
+        raise CommandError("ivr privacy needs REDIS_URL: the embedded store lives inside the running service")
+    client = client or connect(settings.redis_url)
+    deleted = forget_caller(client, number)
+    digest = hashlib.sha256(number.encode()).hexdigest()[:16]
+    audit = {"action": "forget_caller", "number_sha256": digest, "by": os.environ.get("USER", "?"),
+             "at": time.time(), "deleted": dict(deleted)}
+    client.rpush("ivr:audit", json.dumps(audit))
+    logging.getLogger("ivr.audit").warning("privacy: forgot caller %s…: %s", digest, dict(deleted) or "nothing")
+    print(f"deleted for {number}: " + (", ".join(f"{n} {what}" for what, n in deleted.items()) or "nothing stored"))
+    return 0
+
+
 def cmd_bench_tts(args: argparse.Namespace) -> int:
     from ivr.bench.tts import run
 
@@ -392,6 +421,11 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("id")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(func=cmd_agents)
+    privacy = sub.add_parser("privacy", help="data-subject requests (needs REDIS_URL)")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    forget = privacy_sub.add_parser("forget", help="delete everything stored about a calling number")
+    forget.add_argument("number", help="E.164, e.g. +4930123456")
+    forget.set_defaults(func=cmd_privacy_forget)
     models = sub.add_parser("models", help="speech models")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     fetch = models_sub.add_parser("download", help="download an official small Vosk model (checksum pinned)")

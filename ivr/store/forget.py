@@ -1,0 +1,53 @@
+"""Deleting everything stored about one calling number (a data-subject request): its calls' state, context,
+notes, replies and private prompts, its call-backs, its analytics events, its place in queues and on agents'
+desks, and the number's call history. Returns what was deleted, for the report and the audit entry."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import redis
+
+from ivr.store.breaker import GuardedRedis
+
+PREFIX = "ivr"
+
+
+def calls_of(client: redis.Redis | GuardedRedis, number: str) -> set[str]:
+    """Every CallSid the store links to the number: its history, and any state or context naming it as caller."""
+    calls = {json.loads(raw).get("call", "") for raw in client.lrange(f"{PREFIX}:caller:{number}:calls", 0, -1)}
+    for pattern in (f"{PREFIX}:call:*:state", f"{PREFIX}:call:*:context"):
+        for key in client.scan_iter(match=pattern, count=500):
+            raw = client.get(key)
+            if raw and json.loads(raw).get("caller") == number:
+                calls.add(str(key).split(":")[2])
+    calls.update(json.loads(raw).get("call", "") for raw in client.hvals(f"{PREFIX}:callbacks")
+                 if json.loads(raw).get("number") == number)
+    return {call for call in calls if call}
+
+
+def forget_caller(client: redis.Redis | GuardedRedis, number: str) -> Counter:
+    calls = calls_of(client, number)
+    deleted: Counter = Counter({"calls": len(calls)})
+    for call in calls:
+        keys = list(client.scan_iter(match=f"{PREFIX}:call:{call}:*", count=500))
+        if keys:
+            deleted["call records"] += client.delete(*keys)
+        deleted["call-backs"] += client.hdel(f"{PREFIX}:callbacks", call)
+        client.zrem(f"{PREFIX}:waiting", call)
+        deleted["queue places"] += client.hdel(f"{PREFIX}:waiting:calls", call)
+        client.zrem(f"{PREFIX}:calls:active", call)
+    for key in client.scan_iter(match=f"{PREFIX}:agent:*:calls", count=500):
+        if calls:
+            deleted["desk entries"] += client.zrem(key, *calls)
+    events = client.lrange(f"{PREFIX}:events", 0, -1)
+    kept = [raw for raw in events if json.loads(raw).get("call") not in calls]
+    if len(kept) != len(events):
+        pipe = client.pipeline()
+        pipe.delete(f"{PREFIX}:events")
+        if kept:
+            pipe.rpush(f"{PREFIX}:events", *kept)
+        pipe.execute()
+        deleted["events"] = len(events) - len(kept)
+    deleted["history"] = client.delete(f"{PREFIX}:caller:{number}:calls")
+    return +deleted  # without zero counts
