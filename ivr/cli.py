@@ -176,7 +176,9 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     actions), format every prompt, train the classifier, and render every prompt with the speech engine."""
     from ivr.grammar import GrammarError, grammar_files, line_in, load_grammar
     from ivr.nlu import Understanding
+    from ivr.nlu.catalog import threshold_report
     from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.oos import choose_threshold
     from ivr.selfservice import registry_for
     from ivr.speech.tts import Unavailable, dry_run, installed_renderer
 
@@ -190,7 +192,12 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
         try:
             grammar = load_grammar(path, known_actions=known)
             grammar.static_prompts()
-            Understanding.build(grammar, encoder=encoder)
+            understanding = Understanding.build(grammar, encoder=encoder)
+            print(f"{path}: {threshold_report(understanding)}")
+            if grammar.thresholds.out_of_scope != "auto":
+                choice = choose_threshold(grammar, encoder)
+                if choice is not None:
+                    print(f"{path}: with out_of_scope: auto it would be {choice.threshold:.2f} ({choice.describe()})")
             samples = grammar.prompt_samples()
             unrendered = [] if isinstance(renderer, Unavailable) else dry_run(samples, grammar.locale, renderer)
             if unrendered:

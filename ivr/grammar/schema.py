@@ -76,9 +76,16 @@ class Queue(_Strict):
 
 
 class Thresholds(_Strict):
-    out_of_scope: float = Field(default=0.35, ge=0, le=1)
+    out_of_scope: float | Literal["auto"] = "auto"  # auto: chosen from the grammar's phrases at build time
     confirm: float = Field(default=0.6, ge=0, le=1)
     disambiguate_margin: float = Field(default=0.12, ge=0, le=1)
+
+    @field_validator("out_of_scope")
+    @classmethod
+    def _share(cls, value: float | str) -> float | str:
+        if value != "auto" and not 0 <= float(value) <= 1:
+            raise ValueError("use a number from 0 to 1, or auto")
+        return value
 
 
 class NoInput(_Strict):

@@ -7,10 +7,11 @@ from dataclasses import dataclass, replace
 
 from ivr.grammar import AGENT_INTENT, Grammar, Vocabulary, vocabulary
 from ivr.nlu.classifier import Encoder, IntentClassifier
+from ivr.nlu.oos import OUT_OF_SCOPE, ThresholdChoice, choose_threshold
 from ivr.nlu.slots import parse_digits, parse_yes_no
 from ivr.types import Expectation, Interpretation, Utterance
 
-OUT_OF_SCOPE = "__out_of_scope__"
+FALLBACK_OOS = 0.35  # `out_of_scope: auto` on a grammar too small to leave intents out (fewer than three)
 __all__ = ["OUT_OF_SCOPE", "Understanding", "understand"]
 
 
@@ -20,21 +21,32 @@ class Understanding:
 
     grammar: Grammar
     classifier: IntentClassifier
+    choice: ThresholdChoice | None = None  # the out-of-scope threshold chosen from the phrases (`out_of_scope: auto`)
 
     @classmethod
     def build(cls, grammar: Grammar, *, encoder: Encoder | None = None) -> Understanding:
-        """Train the grammar's classifier; the encoder is used only for languages it was trained on."""
+        """Train the grammar's classifier (the encoder is used only for languages it was trained on) and, for
+        `out_of_scope: auto`, choose the out-of-scope threshold from the grammar's own phrases."""
         if encoder is not None and grammar.locale[:2] not in getattr(encoder, "languages", ("en",)):
             encoder = None
         texts = [p for intent in grammar.intents.values() for p in intent.phrases]
         labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
         texts += grammar.out_of_scope_examples
         labels += [OUT_OF_SCOPE] * len(grammar.out_of_scope_examples)
-        return cls(grammar, IntentClassifier.train(texts, labels, encoder=encoder))
+        choice = choose_threshold(grammar, encoder) if grammar.thresholds.out_of_scope == "auto" else None
+        return cls(grammar, IntentClassifier.train(texts, labels, encoder=encoder), choice)
 
     def with_grammar(self, grammar: Grammar) -> Understanding:
         """The same classifier under changed thresholds, prompts or timing (the phrases must be the same)."""
-        return Understanding(grammar, self.classifier)
+        return Understanding(grammar, self.classifier, self.choice)
+
+    @property
+    def oos_threshold(self) -> float:
+        """The grammar's pinned threshold, or the one chosen from its phrases (FALLBACK_OOS for tiny grammars)."""
+        pinned = self.grammar.thresholds.out_of_scope
+        if pinned != "auto":
+            return float(pinned)
+        return self.choice.threshold if self.choice else FALLBACK_OOS
 
     def interpret(self, utterance: Utterance) -> Interpretation:
         """Rank intents for the utterance, using ASR alternatives when present."""
@@ -44,7 +56,7 @@ class Understanding:
         ranking = tuple((name, score) for name, score in full if name != OUT_OF_SCOPE)
         top, score = ranking[0]
         unsupported = full[0][0] == OUT_OF_SCOPE
-        oos = unsupported or score < self.grammar.thresholds.out_of_scope
+        oos = unsupported or score < self.oos_threshold
         return Interpretation(utterance, intent=None if oos else top, score=score, ranking=ranking, out_of_scope=oos,
                               unsupported=unsupported)
 

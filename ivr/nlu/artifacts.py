@@ -25,7 +25,8 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "out_of_scope": grammar.out_of_scope_examples, "locale": grammar.locale,
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
-        "format": 1,
+        "auto_threshold": grammar.thresholds.out_of_scope == "auto",
+        "format": 2,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -50,13 +51,13 @@ def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understandin
     if not path.exists():
         return None
     try:
-        ngrams, svm, labels, temperature, with_encoder = pickle.loads(path.read_bytes())  # our own file
+        ngrams, svm, labels, temperature, with_encoder, choice = pickle.loads(path.read_bytes())  # our own file
     except Exception as exc:
         log.warning("classifier cache %s unreadable (%s): training again", path, exc)
         return None
     log.info("grammar %s: classifier loaded from %s", grammar.locale, path)
     return Understanding(grammar, IntentClassifier(ngrams, encoder if with_encoder else None, svm, labels,
-                                                   temperature))
+                                                   temperature), choice)
 
 
 def _train_and_save(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understanding:
@@ -64,6 +65,6 @@ def _train_and_save(path: Path, grammar: Grammar, encoder: Encoder | None) -> Un
     trained = understanding.classifier
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_bytes(pickle.dumps((trained.ngrams, trained.svm, trained.labels, trained.temperature,
-                                      trained.encoder is not None)))
+                                      trained.encoder is not None, understanding.choice)))
     partial.replace(path)
     return understanding

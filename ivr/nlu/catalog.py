@@ -13,6 +13,15 @@ from ivr.nlu.classifier import Encoder
 log = logging.getLogger(__name__)
 
 
+def threshold_report(understanding: Understanding) -> str:
+    """The out-of-scope threshold in use, and for `auto` what it was chosen from."""
+    if understanding.grammar.thresholds.out_of_scope != "auto":
+        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (pinned in the grammar)"
+    if understanding.choice is None:
+        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: too few intents to choose: default)"
+    return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {understanding.choice.describe()})"
+
+
 class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
@@ -54,7 +63,7 @@ class GrammarCatalog:
             return self.refuse(locale, path, [f"{path}:1: cannot be served: {exc!r}"])
         self._live[locale] = understanding
         self.errors.pop(locale, None)
-        log.info("grammar %s loaded: %d intents", path, len(grammar.intents))
+        log.info("grammar %s loaded: %d intents; %s", path, len(grammar.intents), threshold_report(understanding))
         if self.on_install is not None:
             try:
                 self.on_install(grammar)

@@ -154,3 +154,8 @@ def test_grammar_check_renders_every_prompt_as_a_dry_run(tmp_path: Path, capsys,
     assert main(["grammar", "check", str(bad)]) == 1
     where = f"{bad}:{line_of(bad.read_text(), 'greeting:')}: prompts.greeting: cannot be rendered"
     assert where in capsys.readouterr().err
+
+
+def test_the_out_of_scope_threshold_is_a_share_or_auto():
+    assert any("thresholds.out_of_scope" in p for p in problems_of(broken("out_of_scope: 0.30", "out_of_scope: 2")))
+    assert parse_grammar(broken("out_of_scope: 0.30", "out_of_scope: auto"), "x.yaml").thresholds.out_of_scope == "auto"

@@ -98,3 +98,23 @@ def test_a_trained_classifier_is_cached_on_disk_and_a_second_process_loads_it(tm
     edited = grammar.model_copy(update={"out_of_scope_examples": examples})
     artifacts.build(edited, encoder=None, cache_dir=tmp_path)
     assert len(trainings) == 2  # other training data, another artefact
+
+
+def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases():
+    from ivr.grammar import load_grammar
+    from ivr.nlu import FALLBACK_OOS, Understanding
+    from tests.conftest import GRAMMARS
+
+    grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
+    six = dict(list(grammar.intents.items())[:6])
+    auto = grammar.model_copy(update={"intents": six, "thresholds": grammar.thresholds.model_copy(
+        update={"out_of_scope": "auto"})})
+    understanding = Understanding.build(auto)  # n-grams: quick
+    choice = understanding.choice
+    assert choice is not None and understanding.oos_threshold == choice.threshold
+    assert choice.samples == (54, 96)  # per fold a fifth of each known intent's phrases; all of the left-out ones
+    assert 0 <= choice.in_scope_kept <= 1 and 0 <= choice.out_of_scope_rejected <= 1
+    two = auto.model_copy(update={"intents": dict(list(auto.intents.items())[:2])})
+    assert Understanding.build(two).oos_threshold == FALLBACK_OOS  # too few intents to leave any out
+    pinned = Understanding.build(grammar.model_copy(update={"intents": six}))
+    assert pinned.oos_threshold == 0.30 and pinned.choice is None
