@@ -178,7 +178,6 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     from ivr.nlu import Understanding
     from ivr.nlu.catalog import threshold_report
     from ivr.nlu.encoder import load_encoder
-    from ivr.nlu.oos import choose_threshold
     from ivr.selfservice import registry_for
     from ivr.speech.tts import Unavailable, dry_run, installed_renderer
 
@@ -194,10 +193,6 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
             grammar.static_prompts()
             understanding = Understanding.build(grammar, encoder=encoder)
             print(f"{path}: {threshold_report(understanding)}")
-            if grammar.thresholds.out_of_scope != "auto":
-                choice = choose_threshold(grammar, encoder)
-                if choice is not None:
-                    print(f"{path}: with out_of_scope: auto it would be {choice.threshold:.2f} ({choice.describe()})")
             samples = grammar.prompt_samples()
             unrendered = [] if isinstance(renderer, Unavailable) else dry_run(samples, grammar.locale, renderer)
             if unrendered:
@@ -366,17 +361,17 @@ def cmd_grammar_test(args: argparse.Namespace) -> int:
     from ivr.nlu.encoder import load_encoder
     from ivr.types import Utterance
 
-    settings = Settings.from_env()
-    grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
-    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
-    understanding = Understanding.build(load_grammar(grammar_path), encoder=encoder)
-    try:
+    try:  # the file first: a wrong file is said at once, before the grammar is trained
         with open(args.labelled, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
     except OSError as exc:
         raise CommandError(f"cannot read {args.labelled}: {exc.strerror}") from None
     if rows and not {"text", "intent"} <= set(rows[0]):
         raise CommandError(f"{args.labelled}: needs the columns text,intent (has {','.join(rows[0])})")
+    settings = Settings.from_env()
+    grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
+    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    understanding = Understanding.build(load_grammar(grammar_path), encoder=encoder)
     gold = [r["intent"] for r in rows]
     predicted = [understanding.interpret(Utterance(r["text"])).intent or "out_of_scope" for r in rows]
     report, confused = per_intent_report(gold, predicted)
