@@ -208,14 +208,21 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def agent_store(settings: Settings, client=None):
-    """The agents' roster in the service's Redis (the embedded store lives inside the service process)."""
+def service_redis(settings: Settings, command: str, client=None):
+    """The running service's Redis, for commands that change what it stores (the embedded store lives inside the
+    service process, out of reach)."""
     from ivr.store import connect
-    from ivr.store.agents import AgentStore
 
     if client is None and not settings.redis_url:
-        raise CommandError("ivr agents needs REDIS_URL: the embedded store lives inside the running service")
-    return AgentStore(client or connect(settings.redis_url))
+        raise CommandError(f"ivr {command} needs REDIS_URL: the embedded store lives inside the running service")
+    return client or connect(settings.redis_url)
+
+
+def agent_store(settings: Settings, client=None):
+    """The agents' roster in the service's Redis."""
+    from ivr.store.agents import AgentStore
+
+    return AgentStore(service_redis(settings, "agents", client))
 
 
 def read_password(args: argparse.Namespace) -> str:
@@ -315,16 +322,12 @@ def cmd_privacy_forget(args: argparse.Namespace, client=None) -> int:
     import logging
     import time
 
-    from ivr.store import connect
     from ivr.store.forget import forget_caller
 
     number = args.number.strip()
     if not number.lstrip("+").isdigit():
         raise CommandError(f"{number!r} is not a phone number (use the E.164 form, e.g. +4930123456)")
-    settings = Settings.from_env()
-    if client is None and not settings.redis_url:
-        raise CommandError("ivr privacy needs REDIS_URL: the embedded store lives inside the running service")
-    client = client or connect(settings.redis_url)
+    client = service_redis(Settings.from_env(), "privacy", client)
     deleted = forget_caller(client, number)
     digest = hashlib.sha256(number.encode()).hexdigest()[:16]
     audit = {"action": "forget_caller", "number_sha256": digest, "by": os.environ.get("USER", "?"),

@@ -219,13 +219,16 @@ class AgentDesk:
         except Exception:
             log.exception("call %s: could not be taken out of queue %s", call, waiting.queue)
             return False
-        now = self.clock()
-        self.agents.remove_waiting(call)
-        self.agents.extend(call, agent_id, self.talk_ttl_s)
-        self.agents.set_state(agent_id, "busy", now, call=call, leg=self.agents.presence(agent_id).get("leg", ""))
-        self.agents.publish(agent_id, {"type": "connected", "call": call})
-        self.conversations.left_queue(call, queue=waiting.queue, result="bridged", waited_s=round(now - waiting.at))
-        self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))
+        try:  # the caller is on the way to the conference: the agent must join it, whatever the bookkeeping does
+            now = self.clock()
+            self.agents.remove_waiting(call)
+            self.agents.extend(call, agent_id, self.talk_ttl_s)
+            self.agents.set_state(agent_id, "busy", now, call=call, leg=self.agents.presence(agent_id).get("leg", ""))
+            self.agents.publish(agent_id, {"type": "connected", "call": call})
+            self.conversations.left_queue(call, queue=waiting.queue, result="bridged", waited_s=round(now - waiting.at))
+            self.note(call, "connected", agent=agent_id, queue=waiting.queue, waited=round(now - waiting.at))
+        except Exception:
+            log.exception("call %s: bridged to %s, but the store could not record it", call, agent_id)
         return True
 
     def leg_ended(self, call: str, agent_id: str, status: str, *, locale: str = "en-US") -> None:

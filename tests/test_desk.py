@@ -325,3 +325,25 @@ def test_the_screen_pop_says_whether_the_account_number_was_verified(desk_app, t
     assert root.find("./Enqueue") is not None
     context = desk_app.extensions["ivr.conversations"].context(CALL["CallSid"])
     assert context.slots["account_number"] == "12345678" and list(context.verified_slots) == ["account_number"]
+
+
+def test_redis_failing_as_the_caller_is_moved_still_puts_the_agent_in_the_conference(settings, clock, phone):
+    import fakeredis
+
+    server = fakeredis.FakeServer()
+    clock.now = MONDAY_10AM
+    app = make_app(settings, fakeredis.FakeRedis(server=server, decode_responses=True), clock, IVR_TELEPHONY=phone)
+    helper = TwilioHelper(app.test_client())
+    staff(app, clock, ALICE)
+    queue_caller(helper)
+    ring = phone.rings[0]
+    join = twiml(helper.post(ring["url"], {"CallSid": ring["sid"]}))
+    moving = phone.redirect_queued
+
+    def redirect_then_redis_fails(*args, **kwargs):
+        moving(*args, **kwargs)
+        server.connected = False  # the store goes away the moment the caller leaves the queue
+
+    phone.redirect_queued = redirect_then_redis_fails
+    bridge = twiml(helper.post(join.find("./Redirect").text, {"CallSid": ring["sid"]}))
+    assert bridge.find("./Dial/Conference").text == CALL["CallSid"]  # the caller is not left alone in it
