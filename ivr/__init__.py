@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
     from ivr.store.agents import AgentStore
+    from ivr.store.inbox import MissedUtterances
     from ivr.store.prompts import RedisPrivatePrompts, RedisSharedPrompts
     from ivr.telephony.client import telephony_for
 
@@ -61,7 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
             prompts.prerender(grammar.static_prompts(), grammar.locale)
     app.extensions["ivr.catalog"] = catalog
     clock = app.config.get("IVR_CLOCK", time.time)
-    conversations = Conversations(app.extensions["ivr.store"], catalog, actions, clock)
+    conversations = Conversations(app.extensions["ivr.store"], catalog, actions, clock,
+                                  MissedUtterances(app.extensions["ivr.store"].redis, ttl_s=settings.inbox_ttl_s))
     app.extensions["ivr.conversations"] = conversations
     app.extensions["ivr.desk"] = AgentDesk(AgentStore(app.extensions["ivr.store"].redis),
                                            app.config.get("IVR_TELEPHONY") or telephony_for(settings), conversations,

@@ -338,6 +338,21 @@ def cmd_privacy_forget(args: argparse.Namespace, client=None) -> int:
     return 0
 
 
+def cmd_inbox(args: argparse.Namespace, client=None) -> int:
+    """What callers said when the bot failed them, most frequent first (redacted)."""
+    import time
+
+    from ivr.store.inbox import MissedUtterances
+
+    settings = Settings.from_env()
+    inbox = MissedUtterances(service_redis(settings, "inbox", client), ttl_s=settings.inbox_ttl_s)
+    for entry in inbox.entries(args.locale or settings.locale, now=time.time())[:args.top]:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(entry["reasons"].items()))
+        should = ", ".join(f"{intent} {n}" for intent, n in sorted(entry["intents"].items()))
+        print(f"{entry['count']:4d}  {entry['text']}  [{reasons}]" + (f"  → should be: {should}" if should else ""))
+    return 0
+
+
 def cmd_bench_tts(args: argparse.Namespace) -> int:
     from ivr.bench.tts import run
 
@@ -426,6 +441,10 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("id")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(func=cmd_agents)
+    inbox = sub.add_parser("inbox", help="what callers said when the bot failed them (needs REDIS_URL)")
+    inbox.add_argument("--locale")
+    inbox.add_argument("--top", type=int, default=50)
+    inbox.set_defaults(func=cmd_inbox)
     privacy = sub.add_parser("privacy", help="data-subject requests (needs REDIS_URL)")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
     forget = privacy_sub.add_parser("forget", help="delete everything stored about a calling number")

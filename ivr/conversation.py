@@ -16,12 +16,14 @@ from ivr.privacy import redact
 from ivr.routing.handoff import estimate_mood, summarize, wait_minutes
 from ivr.selfservice import ActionRegistry
 from ivr.store import CallStore
+from ivr.store.inbox import MissedUtterances
 from ivr.types import (
     Action,
     CallbackRequest,
     CallContext,
     CallEvent,
     Hangup,
+    Interpretation,
     RunSelfService,
     SelfServiceRequest,
     Transfer,
@@ -63,6 +65,7 @@ class Conversations:
     catalog: GrammarCatalog
     actions: ActionRegistry
     clock: Callable[[], float]
+    inbox: MissedUtterances | None = None  # what callers said when the bot failed them, for the admins
 
     def grammar(self, locale: str | None) -> Grammar:
         return self.catalog.get(locale).grammar
@@ -82,13 +85,31 @@ class Conversations:
         state = self.load(call_sid)
         understanding, now = self.catalog.get(state.locale), self.clock()
         reading = understand(utterance, dialog.expecting(state), understanding)
+        before = state
         state, actions = dialog.decide(state, reading, understanding.grammar, now)
         state, actions = self.run_self_service(state, actions, understanding.grammar)
         self.persist(state, actions, understanding.grammar)
+        self.collect_miss(before, state, reading, now)
         self.note(CallEvent(call_sid, "turn", now, {
             "step": state.step, "intent": state.intent, "score": state.score, "text": redact(utterance.text),
             "digits": bool(utterance.digits), "retries": state.retries}))
         return Reply(tuple(actions), state.locale, state.turn_count)
+
+    def collect_miss(self, before: DialogState, after: DialogState, reading: Interpretation, now: float) -> None:
+        """Where the bot failed a caller, keep what they said for the admins' inbox (redacted; best effort): a
+        request not understood or not handled, or a guess the caller denied ("no" to "you're calling about …?")."""
+        if self.inbox is None:
+            return
+        said = redact(reading.utterance.text)
+        try:
+            if before.step == "intent" and said and after.total_retries > before.total_retries:
+                reason = "out_of_scope" if reading.unsupported else "not_understood"
+                self.inbox.add(before.locale, said, reason=reason, now=now)
+            elif before.step == "confirm" and reading.yes_no is False:
+                request = next((t.text for t in reversed(before.turns) if t.speaker == "caller"), "")
+                self.inbox.add(before.locale, request, reason="denied", now=now)
+        except Exception:
+            log.warning("call %s: missed utterance not kept (store unavailable)", before.call_sid)
 
     def run_self_service(self, state: DialogState, actions: list[Action],
                          grammar: Grammar) -> tuple[DialogState, list[Action]]:

@@ -268,6 +268,8 @@ class AgentDesk:
         """After the call: the outcome, a note for whoever handles the caller next, and whether the bot routed right
         ("the right intent was …" feeds the admins' review of missed utterances)."""
         self.add_note(agent_id, call, note)
+        if right_intent:
+            self.report_misroute(call, right_intent)
         self.note(call, "wrap_up", agent=agent_id, disposition=disposition, note=bool(note),
                   misrouted=bool(right_intent), right_intent=right_intent)
         if self.agents.presence(agent_id)["state"] in ("wrap_up", "missed"):
@@ -366,6 +368,13 @@ class AgentDesk:
                 self.telephony.hang_up(leg)
         except Exception:
             log.exception("agent leg %s could not be ended", leg)
+
+    def report_misroute(self, call: str, right_intent: str) -> None:
+        """The agent says the bot routed wrong: the caller's request goes to the admins' inbox with the right intent."""
+        context, inbox = self.conversations.context(call), self.conversations.inbox
+        request = next((t["text"] for t in context.transcript if t.get("speaker") == "caller"), "") if context else ""
+        if context and inbox is not None and request:
+            inbox.add(context.locale, request, reason="misrouted", intent=right_intent, now=self.clock())
 
     def screen_pop(self, agent_id: str, call: str) -> dict | None:
         """Everything the caller already told the bot, for the agent's screen; None when the call is not theirs."""
