@@ -69,6 +69,6 @@ def replay_forever(store: CallStore, *, interval_s: float = 5.0) -> None:
     while True:
         time.sleep(interval_s)
         try:
-            store.replay_spool()
+            store.replay_spool(look_on_disk=True)
         except Exception:
             pass  # Redis still down: the breaker has logged it; try again

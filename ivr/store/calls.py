@@ -37,10 +37,11 @@ class CallStore:
                 raise
             self.spool.append(kind, payload)
 
-    def replay_spool(self) -> int:
+    def replay_spool(self, *, look_on_disk: bool = False) -> int:
         """Apply what was spooled during an outage (before anything is read, so a call that was transferred while
-        Redis was down is not resumed from its older state)."""
-        if self.spool is None or not self.spool.pending():
+        Redis was down is not resumed from its older state). `look_on_disk` also finds other workers' files (the
+        periodic replay); a webhook's read only checks this process's flag."""
+        if self.spool is None or not (self.spool.pending() or (look_on_disk and self.spool.on_disk())):
             return 0
         return self.spool.replay(lambda kind, payload: self.writers[kind](payload))
 

@@ -19,6 +19,7 @@ class Spool:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._dirty = self.on_disk()  # what a process that died left is replayed on this one's first read
 
     @property
     def path(self) -> Path:
@@ -30,9 +31,14 @@ class Spool:
             spool.write(line)
             spool.flush()
             os.fsync(spool.fileno())
+            self._dirty = True
         log.warning("Redis unavailable: %s spooled to %s (replayed when Redis answers)", kind, self.path)
 
     def pending(self) -> bool:
+        """Whether this process has anything to replay: a flag, so a webhook's read costs no directory listing."""
+        return self._dirty
+
+    def on_disk(self) -> bool:
         return any(self.directory.glob("spool-*.jsonl")) or any(self.directory.glob("replaying-*.jsonl"))
 
     def replay(self, apply: Callable[[str, dict], None]) -> int:
@@ -67,6 +73,7 @@ class Spool:
                         return applied
                     applied += 1
                 claimed.unlink()
+            self._dirty = self.on_disk()  # another worker may have spooled meanwhile
         if applied:
             log.warning("spool replayed: %d writes made while Redis was unavailable", applied)
         return applied

@@ -4,7 +4,6 @@ import json
 import xml.etree.ElementTree as ET
 
 from ivr import cli
-from tests.conftest import TwilioHelper, make_app
 from tests.test_desk import MONDAY_10AM
 
 
@@ -15,14 +14,12 @@ def call(helper, sid: str, number: str) -> None:
     helper.post(root.find("./Enqueue").get("waitUrl"), {**params, "QueueSid": "QU1"})
 
 
-def test_forgetting_a_caller_deletes_their_calls_and_keeps_everyone_elses(settings, redis_client, clock, capsys,
+def test_forgetting_a_caller_deletes_their_calls_and_keeps_everyone_elses(app, twilio, redis_client, clock, capsys,
                                                                           monkeypatch):
     clock.now = MONDAY_10AM
-    app = make_app(settings, redis_client, clock)
-    helper = TwilioHelper(app.test_client())
-    call(helper, "CAforget1", "+15550100001")
-    call(helper, "CAforget2", "+15550100001")
-    call(helper, "CAkeep", "+15550100002")
+    call(twilio, "CAforget1", "+15550100001")
+    call(twilio, "CAforget2", "+15550100001")
+    call(twilio, "CAkeep", "+15550100002")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # never reached: the test's client is used
     assert cli.cmd_privacy_forget(type("Args", (), {"number": "+15550100001"})(), client=redis_client) == 0
     report = capsys.readouterr().out

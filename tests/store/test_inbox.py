@@ -3,7 +3,6 @@ import xml.etree.ElementTree as ET
 
 from ivr import cli
 from ivr.store.inbox import MissedUtterances
-from tests.conftest import TwilioHelper, make_app
 from tests.test_desk import MONDAY_10AM
 
 
@@ -16,13 +15,11 @@ def turns(helper, sid: str, *said: str) -> ET.Element:
     return root
 
 
-def test_failed_requests_are_grouped_redacted_and_counted(settings, redis_client, clock, capsys, monkeypatch):
+def test_failed_requests_are_grouped_redacted_and_counted(app, twilio, redis_client, clock, capsys, monkeypatch):
     clock.now = MONDAY_10AM
-    app = make_app(settings, redis_client, clock)
-    helper = TwilioHelper(app.test_client())
-    turns(helper, "CAin1", "what's the weather like in Berlin")
-    turns(helper, "CAin2", "What's the weather like in Berlin?")
-    turns(helper, "CAin3", "blorp 4111 1111 1111 1111 zzz")
+    turns(twilio, "CAin1", "what's the weather like in Berlin")
+    turns(twilio, "CAin2", "What's the weather like in Berlin?")
+    turns(twilio, "CAin3", "blorp 4111 1111 1111 1111 zzz")
     inbox = app.extensions["ivr.conversations"].inbox
     entries = {e["text"]: e for e in inbox.entries("en-US", now=clock.now)}
     weather = entries["what's the weather like in berlin"]
@@ -33,10 +30,9 @@ def test_failed_requests_are_grouped_redacted_and_counted(settings, redis_client
     assert "   2  what's the weather like in berlin" in capsys.readouterr().out
 
 
-def test_a_denied_guess_and_an_agents_misroute_report_land_in_the_inbox(settings, redis_client, clock):
+def test_a_denied_guess_and_an_agents_misroute_report_land_in_the_inbox(app, twilio, clock):
     clock.now = MONDAY_10AM
-    app = make_app(settings, redis_client, clock)
-    helper = TwilioHelper(app.test_client())
+    helper = twilio
     inbox = app.extensions["ivr.conversations"].inbox
     app.extensions["ivr.conversations"].begin("CAden", caller="+1555", locale="en-US")
     state = app.extensions["ivr.store"].load_state("CAden")
