@@ -18,12 +18,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     self-service registry), IVR_CATALOG (grammars already trained), IVR_TTS, IVR_RECOGNIZER_FACTORY, IVR_PACED,
     IVR_TELEPHONY (the REST seam that rings agents)."""
     from ivr import speech, store, telephony, web
+    from ivr.admin import GrammarWorkbench
     from ivr.conversation import Conversations
     from ivr.desk import AgentDesk
     from ivr.nlu.catalog import GrammarCatalog
     from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
+    from ivr.store.admins import AuditLog
     from ivr.store.agents import AgentStore
+    from ivr.store.grammars import GrammarVersions
     from ivr.store.inbox import MissedUtterances
     from ivr.store.prompts import RedisPrivatePrompts, RedisSharedPrompts
     from ivr.telephony.client import telephony_for
@@ -45,22 +48,26 @@ def create_app(test_config: dict | None = None) -> Flask:
     if prompts is not None:  # prompt audio shared by every worker and instance that may serve a <Play> URL
         prompts.private = RedisPrivatePrompts(app.extensions["ivr.store"].redis, ttl_s=settings.call_ttl_s)
         prompts.shared = RedisSharedPrompts(app.extensions["ivr.store"].redis)
+    versions = GrammarVersions(app.extensions["ivr.store"].redis)
     catalog = app.config.get("IVR_CATALOG")
     if catalog is None:
         encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
         log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
         catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
-                                 encoder=encoder, cache_dir=settings.cache_dir)
+                                 encoder=encoder, cache_dir=settings.cache_dir, published=versions.published)
         if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
             catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
         catalog.refresh()
         if not app.testing:
             catalog.watch()
+            versions.listen(catalog.refresh, catalog.stopped)
     elif prompts is not None:
         for locale in catalog.locales():
             grammar = catalog.get(locale).grammar
             prompts.prerender(grammar.static_prompts(), grammar.locale)
     app.extensions["ivr.catalog"] = catalog
+    app.extensions["ivr.workbench"] = GrammarWorkbench(versions, catalog, AuditLog(app.extensions["ivr.store"].redis),
+                                                       app.config.get("IVR_CLOCK", time.time))
     clock = app.config.get("IVR_CLOCK", time.time)
     conversations = Conversations(app.extensions["ivr.store"], catalog, actions, clock,
                                   MissedUtterances(app.extensions["ivr.store"].redis, ttl_s=settings.inbox_ttl_s))

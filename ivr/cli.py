@@ -6,6 +6,7 @@ import dataclasses
 import os
 import secrets
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,8 +21,6 @@ class CommandError(Exception):
 def fixed_clock(iso: str | None):
     """A clock for scripted calls: the script's `at` time (to test opening hours), else real time."""
     if not iso:
-        import time
-
         return time.time
     moment = datetime.fromisoformat(iso).timestamp()
     return lambda: moment
@@ -72,7 +71,48 @@ def cmd_config(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ivr import create_app
 
-    create_app().run(host=args.host, port=args.port, threaded=True)
+    app = create_app()
+    if args.admin:  # the embedded store lives in this process: its first admin is made here
+        save_admin(app.extensions["ivr.store"].redis, args.admin, "admin", read_password(args))
+        print(f"admin {args.admin} can sign in at http://{args.host}:{args.port}/admin/")
+    app.run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
+def save_admin(client, name: str, role: str, password: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    from ivr.store.admins import Admin, AdminAccounts, AuditLog
+
+    AdminAccounts(client).save(Admin(name, role, generate_password_hash(password)))
+    AuditLog(client).record("cli", f"set {name} as {role} with a new password", "", now=time.time())
+
+
+def cmd_admins(args: argparse.Namespace, client=None) -> int:
+    """Manage the people who use the admin pages: add, list, remove, set-password (scrypt, werkzeug's KDF)."""
+    from ivr.store.admins import ROLES, AdminAccounts
+
+    client = service_redis(Settings.from_env(), "admins", client)
+    accounts = AdminAccounts(client)
+    if args.admins_command == "list":
+        for admin in accounts.admins():
+            print(f"{admin.name}\t{admin.role}")
+        return 0
+    found = accounts.admin(args.name)
+    if args.admins_command == "remove":
+        if not accounts.remove(args.name):
+            raise CommandError(f"no admin {args.name!r}")
+        print(f"removed {args.name}")
+        return 0
+    if args.admins_command == "set-password" and found is None:
+        raise CommandError(f"no admin {args.name!r}")
+    if args.admins_command == "add" and found is not None:
+        raise CommandError(f"admin {args.name!r} exists (remove it first, or set-password)")
+    role = found.role if found else args.role
+    if role not in ROLES:
+        raise CommandError(f"role {role!r}: use one of {', '.join(ROLES)}")
+    save_admin(client, args.name, role, read_password(args))
+    print(f"{args.admins_command}: {args.name} ({role})")
     return 0
 
 
@@ -371,36 +411,38 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
 
 
 def cmd_grammar_test(args: argparse.Namespace) -> int:
-    import csv
-
-    from ivr.bench.metrics import per_intent_report
+    """A grammar on labelled utterances (default: its regression set, grammars/<locale>/regression.csv)."""
     from ivr.grammar import grammar_files, load_grammar
     from ivr.nlu import Understanding
     from ivr.nlu.encoder import load_encoder
-    from ivr.types import Utterance
+    from ivr.nlu.regression import evaluate, read_labelled, seed_labelled
 
+    settings = Settings.from_env()
+    locale = args.locale or settings.locale
     try:  # the file first: a wrong file is said at once, before the grammar is trained
-        with open(args.labelled, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_labelled(args.labelled) if args.labelled else seed_labelled(settings.grammar_dir, locale)
     except OSError as exc:
         raise CommandError(f"cannot read {args.labelled}: {exc.strerror}") from None
-    if rows and not {"text", "intent"} <= set(rows[0]):
-        raise CommandError(f"{args.labelled}: needs the columns text,intent (has {','.join(rows[0])})")
-    settings = Settings.from_env()
-    grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[settings.locale])
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if not rows:
+        raise CommandError(f"no labelled utterances (give a CSV with text,intent, or add "
+                           f"{settings.grammar_dir}/{locale}/regression.csv)")
+    grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[locale])
     encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
-    understanding = Understanding.build(load_grammar(grammar_path), encoder=encoder)
-    gold = [r["intent"] for r in rows]
-    predicted = [understanding.interpret(Utterance(r["text"])).intent or "out_of_scope" for r in rows]
-    report, confused = per_intent_report(gold, predicted)
-    accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / max(1, len(gold))
-    print(f"{grammar_path}: {len(rows)} utterances, accuracy {accuracy:.3f}")
+    figures = evaluate(Understanding.build(load_grammar(grammar_path), encoder=encoder), rows)
+    print(f"{grammar_path}: {figures['n']} utterances, accuracy {figures['accuracy']:.3f}")
     print(f"{'intent':28s} {'precision':>9s} {'recall':>7s} {'n':>4s}")
-    for intent, (precision, recall, support) in report.items():
-        print(f"{intent:28s} {precision:9.3f} {recall:7.3f} {support:4d}")
+    for intent, row in figures["intents"].items():
+        print(f"{intent:28s} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:4d}")
     print("most confused (said → understood):")
-    for said, understood, count in confused:
+    for said, understood, count in figures["confused"]:
         print(f"  {said} → {understood}: {count}")
+    if args.matrix:
+        labels = figures["matrix"]["labels"]
+        print("confusion matrix (rows: said, columns: understood, in the same order):")
+        for label, row in zip(labels, figures["matrix"]["counts"], strict=True):
+            print(f"{label:28s} " + " ".join(f"{n:3d}" for n in row))
     return 0
 
 
@@ -410,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the service (development server; use gunicorn in production)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--admin", metavar="NAME", help="create this admin in the embedded store (asks a password)")
+    serve.add_argument("--password-stdin", action="store_true")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("config", help="print the effective settings (secrets hidden)").set_defaults(func=cmd_config)
     call = sub.add_parser("call", help="place a simulated Twilio call (in-process unless --url)")
@@ -441,6 +485,21 @@ def build_parser() -> argparse.ArgumentParser:
     password.add_argument("id")
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(func=cmd_agents)
+    admins = sub.add_parser("admins", help="who may use the admin pages (needs REDIS_URL; or ivr serve --admin)")
+    admins_sub = admins.add_subparsers(dest="admins_command", required=True)
+    admins_sub.add_parser("list", help="admins and supervisors").set_defaults(func=cmd_admins)
+    admin_add = admins_sub.add_parser("add", help="add an admin or supervisor (asks for a password)")
+    admin_add.add_argument("name")
+    admin_add.add_argument("--role", default="admin", help="admin (changes grammars and data) or supervisor (looks)")
+    admin_add.add_argument("--password-stdin", action="store_true")
+    admin_add.set_defaults(func=cmd_admins)
+    admin_remove = admins_sub.add_parser("remove", help="remove an admin")
+    admin_remove.add_argument("name")
+    admin_remove.set_defaults(func=cmd_admins)
+    admin_password = admins_sub.add_parser("set-password", help="set an admin's password")
+    admin_password.add_argument("name")
+    admin_password.add_argument("--password-stdin", action="store_true")
+    admin_password.set_defaults(func=cmd_admins)
     inbox = sub.add_parser("inbox", help="what callers said when the bot failed them (needs REDIS_URL)")
     inbox.add_argument("--locale")
     inbox.add_argument("--top", type=int, default=50)
@@ -462,8 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="*")
     check.set_defaults(func=cmd_grammar_check)
     test = grammar_sub.add_parser("test", help="run a grammar on labelled utterances (CSV: text,intent)")
-    test.add_argument("labelled")
-    test.add_argument("--grammar", help="grammar file (default: the configured locale's hotline.yaml)")
+    test.add_argument("labelled", nargs="?", help="CSV with text,intent (default: the locale's regression.csv)")
+    test.add_argument("--locale", help="default: IVR_LOCALE")
+    test.add_argument("--grammar", help="grammar file (default: the locale's hotline.yaml)")
+    test.add_argument("--matrix", action="store_true", help="print the confusion matrix too")
     test.set_defaults(func=cmd_grammar_test)
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)

@@ -52,6 +52,7 @@ class Settings:
     call_ttl_s: int = 4 * 3600
     context_ttl_s: int = 7 * 24 * 3600
     inbox_ttl_s: int = 30 * 24 * 3600  # a missed utterance not heard again for this long leaves the inbox
+    events_ttl_s: int = 90 * 24 * 3600  # analytics events (redacted, no caller number), kept per day this long
     vosk_model: str = ""  # a Vosk model directory: enables stream mode (on-prem recognition)
     gather_prompts: str = "play"  # Gather mode: play | say (Twilio's own voices; prompt text then leaves the host)
     max_streams: int = 8  # concurrent stream-mode calls per process; more calls are served in Gather mode
@@ -99,7 +100,7 @@ class Settings:
             value = getattr(self, field)
             if value not in allowed:
                 raise SettingsError(f"IVR_{field.upper()}={value!r}: use one of {', '.join(sorted(allowed))}")
-        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s", "inbox_ttl_s",
+        for field in ("max_streams", "stream_workers", "call_ttl_s", "context_ttl_s", "inbox_ttl_s", "events_ttl_s",
                       "agent_ring_timeout_s", "callback_attempts", "callback_retry_s"):
             if getattr(self, field) < (0 if field == "max_streams" else 1):
                 raise SettingsError(f"IVR_{field.upper()}={getattr(self, field)}: must be a positive number")

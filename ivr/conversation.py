@@ -92,7 +92,8 @@ class Conversations:
         self.collect_miss(before, state, reading, now)
         self.note(CallEvent(call_sid, "turn", now, {
             "step": state.step, "intent": state.intent, "score": state.score, "text": redact(utterance.text),
-            "digits": bool(utterance.digits), "retries": state.retries}))
+            "digits": bool(utterance.digits), "retries": state.retries, "asked": before.step,
+            "miss": miss_of(before, state, reading), "outcome": state.outcome}))
         return Reply(tuple(actions), state.locale, state.turn_count)
 
     def collect_miss(self, before: DialogState, after: DialogState, reading: Interpretation, now: float) -> None:
@@ -232,6 +233,15 @@ class Conversations:
             self.store.save_context(context_of(state, grammar))
             self.store.add_callback(CallbackRequest(state.call_sid, state.callback_number, state.queue, state.intent,
                                                     "closed", now, locale=state.locale))
+
+
+def miss_of(before: DialogState, after: DialogState, reading: Interpretation) -> str | None:
+    """Why a turn was asked again, for the no-input and no-match rates per dialog step."""
+    if after.total_retries <= before.total_retries:
+        return None
+    if not reading.utterance.text.strip() and not reading.utterance.digits:
+        return "no_input"
+    return "out_of_scope" if reading.unsupported else "no_match"
 
 
 def context_of(state: DialogState, grammar: Grammar) -> CallContext:

@@ -2,10 +2,11 @@
 per-intent precision/recall and confusions."""
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
-
 import numpy as np
+
+from ivr.nlu.regression import per_intent_report
+
+__all__ = ["expected_calibration_error", "oos_at_operating_point", "per_intent_report"]
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, bins: int = 15) -> float:
@@ -34,18 +35,3 @@ def oos_at_operating_point(in_scores: np.ndarray, in_correct: np.ndarray, oos_sc
     recall = rejected_oos / max(1, len(oos_scores))
     precision = rejected_oos / max(1, rejected_oos + rejected_in)
     return threshold, float(recall), float(precision)
-
-
-def per_intent_report(gold: Sequence[str], predicted: Sequence[str]) -> tuple[dict[str, tuple[float, float, int]],
-                                                                                list[tuple[str, str, int]]]:
-    """Per intent (precision, recall, support), and the most confused (gold, predicted) pairs."""
-    labels = sorted(set(gold) | set(predicted))
-    pairs = Counter(zip(gold, predicted, strict=True))
-    report = {}
-    for label in labels:
-        tp = pairs[(label, label)]
-        predicted_n = sum(n for (_, p), n in pairs.items() if p == label)
-        support = sum(n for (g, _), n in pairs.items() if g == label)
-        report[label] = (tp / predicted_n if predicted_n else 0.0, tp / support if support else 0.0, support)
-    confused = sorted(((g, p, n) for (g, p), n in pairs.items() if g != p), key=lambda x: -x[2])
-    return report, confused[:10]

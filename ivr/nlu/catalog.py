@@ -1,12 +1,13 @@
 """The live grammars, one per locale: reloaded when a file changes; a broken file never replaces a good one."""
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar
+from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar, parse_grammar
 from ivr.nlu import Understanding, artifacts
 from ivr.nlu.classifier import Encoder
 
@@ -26,8 +27,11 @@ class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
     def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
-                 encoder: Encoder | None = None, cache_dir: str | Path | None = None):
+                 encoder: Encoder | None = None, cache_dir: str | Path | None = None,
+                 published: Callable[[], dict[str, tuple[int, str]]] | None = None):
         self.encoder = encoder
+        self.published = published  # locale → (version, YAML) the admins published; they replace the seed files
+        self.versions: dict[str, int] = {}  # locale → published version in service (absent: the seed file)
         self.cache_dir = Path(cache_dir) if cache_dir else None  # trained classifiers, shared by workers
         self.on_install: Callable[[Grammar], None] | None = None  # e.g. pre-render the prompts
         self.grammar_dir = Path(grammar_dir)
@@ -38,42 +42,59 @@ class GrammarCatalog:
         self._trained: dict[str, tuple[tuple, Understanding]] = {}  # locale → (training data, understanding)
         self.errors: dict[str, list[str]] = {}
         self._lock = threading.Lock()
-        self._stopped = threading.Event()
+        self.stopped = threading.Event()
 
     def refresh(self) -> dict[str, list[str]]:
-        """Load every new or changed grammar file; return the problems of files that were refused."""
+        """Load every newly published version, and every new or changed seed file of a locale without one; return
+        the problems of what was refused."""
         with self._lock:
+            published = self.published_now()
             for locale, path in grammar_files(self.grammar_dir).items():
                 mtime = path.stat().st_mtime
-                if self._mtimes.get(path) == mtime:  # unchanged: a refused file is not re-read until edited
+                if locale in published or self._mtimes.get(path) == mtime:  # a refused file waits for an edit
                     continue
                 self._mtimes[path] = mtime
-                self.install(locale, path)
+                self.install(locale, str(path), functools.partial(load_grammar, path, known_actions=self.known_actions))
+            for locale, (version, text) in published.items():
+                if self.versions.get(locale) != version:
+                    self.versions[locale] = version
+                    source = f"{locale} version {version}"
+                    self.install(locale, source, functools.partial(parse_grammar, text, source,
+                                                                   known_actions=self.known_actions))
             return dict(self.errors)
 
-    def install(self, locale: str, path: Path) -> None:
+    def published_now(self) -> dict[str, tuple[int, str]]:
+        if self.published is None:
+            return {}
+        try:
+            return self.published()
+        except Exception:  # the store is down: keep serving what is loaded
+            log.warning("published grammars unavailable; serving what is loaded")
+            return {locale: (version, "") for locale, version in self.versions.items()}
+
+    def install(self, locale: str, source: str, load: Callable[[], Grammar]) -> None:
         """Validate, train and format every prompt first; only a grammar that passed all of it replaces the live one."""
         try:
-            grammar = load_grammar(path, known_actions=self.known_actions)
+            grammar = load()
             understanding = self.build(grammar)
             grammar.static_prompts()  # formats every prompt the way run time will
         except GrammarError as exc:
-            return self.refuse(locale, path, exc.problems)
+            return self.refuse(locale, source, exc.problems)
         except Exception as exc:  # anything else that would break at run time
-            return self.refuse(locale, path, [f"{path}:1: cannot be served: {exc!r}"])
+            return self.refuse(locale, source, [f"{source}:1: cannot be served: {exc!r}"])
         self._live[locale] = understanding
         self.errors.pop(locale, None)
-        log.info("grammar %s loaded: %d intents; %s", path, len(grammar.intents), threshold_report(understanding))
+        log.info("grammar %s loaded: %d intents; %s", source, len(grammar.intents), threshold_report(understanding))
         if self.on_install is not None:
             try:
                 self.on_install(grammar)
             except Exception:  # pre-rendering is an optimisation: prompts render on demand too
-                log.exception("grammar %s: prompts not pre-rendered", path)
+                log.exception("grammar %s: prompts not pre-rendered", source)
 
-    def refuse(self, locale: str, path: Path, problems: list[str]) -> None:
+    def refuse(self, locale: str, source: str, problems: list[str]) -> None:
         self.errors[locale] = problems
         kept = "keeping the previous version" if locale in self._live else "locale not served"
-        log.error("grammar %s refused (%s):\n  %s", path, kept, "\n  ".join(problems))
+        log.error("grammar %s refused (%s):\n  %s", source, kept, "\n  ".join(problems))
 
     def build(self, grammar: Grammar) -> Understanding:
         """Train a grammar's classifier, unless only prompts, routes or thresholds changed since the last one."""
@@ -88,7 +109,7 @@ class GrammarCatalog:
         """Re-read changed grammar files in the background, so retraining never delays a webhook."""
 
         def loop() -> None:
-            while not self._stopped.wait(interval_s):
+            while not self.stopped.wait(interval_s):
                 try:
                     self.refresh()
                 except Exception:  # a vanished folder, say: keep serving what is loaded
@@ -99,7 +120,7 @@ class GrammarCatalog:
         return thread
 
     def stop(self) -> None:
-        self._stopped.set()
+        self.stopped.set()
 
     def get(self, locale: str | None = None) -> Understanding:
         """The understanding for a locale, falling back to the default locale."""

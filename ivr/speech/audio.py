@@ -50,9 +50,9 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = RATE) -> 
     return np.clip(out, -32768, 32767).astype(np.int16)
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+def read_wav(path: str | Path | io.BytesIO) -> tuple[np.ndarray, int]:
     """Mono int16 samples and the sample rate of a PCM WAV file (stereo is mixed down)."""
-    with wave.open(str(path), "rb") as f:
+    with wave.open(path if isinstance(path, io.BytesIO) else str(path), "rb") as f:
         rate, channels, width = f.getframerate(), f.getnchannels(), f.getsampwidth()
         raw = f.readframes(f.getnframes())
     if width == 1:
@@ -125,3 +125,19 @@ class VoiceActivity:
     def reset(self) -> None:
         self.loud_run = self.quiet_run = 0
         self.speaking = False
+
+
+def transcribe(recognizer, wav: bytes, *, max_seconds: float = 30.0) -> str:
+    """What a recogniser hears in a short WAV (any rate, mono or stereo PCM): the admins' test console."""
+    try:
+        samples, rate = read_wav(io.BytesIO(wav))
+    except (wave.Error, EOFError, ValueError) as exc:
+        raise ValueError(f"not a PCM WAV file: {exc}") from None
+    if len(samples) > max_seconds * rate:
+        raise ValueError(f"the recording is longer than {max_seconds:.0f} s")
+    pcm = resample(samples, rate).astype("<i2").tobytes()
+    recognizer.start("intent", ())
+    for at in range(0, len(pcm), 3200):
+        recognizer.feed(pcm[at:at + 3200])
+    return recognizer.finish().text
+

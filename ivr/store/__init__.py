@@ -58,7 +58,8 @@ def init_app(app: Flask) -> None:
     client = app.config.get("REDIS_CLIENT") or connect(settings.redis_url)
     log.info("store: %s", mask_url(settings.redis_url) or "embedded in-process store (no REDIS_URL)")
     store = CallStore(GuardedRedis(client, Breaker()), call_ttl_s=settings.call_ttl_s,
-                      context_ttl_s=settings.context_ttl_s, spool=Spool(settings.spool_dir))
+                      context_ttl_s=settings.context_ttl_s, spool=Spool(settings.spool_dir),
+                      events_ttl_s=settings.events_ttl_s)
     app.extensions["ivr.store"] = store
     if not app.testing:
         threading.Thread(target=replay_forever, args=(store,), daemon=True, name="spool-replay").start()

@@ -13,18 +13,24 @@ from ivr.types import CallbackRequest, CallContext, CallEvent
 
 PREFIX = "ivr"
 PENDING = "\x00pending"  # a reply being made; never valid TwiML
+DAY = 86_400
+
+
+def events_key(at: float) -> str:
+    return f"{PREFIX}:events:{time.strftime('%Y-%m-%d', time.gmtime(at))}"
 
 
 class CallStore:
     """Saves and returns plain data and the frozen records of `ivr.types`; knows nothing of the dialog."""
 
     def __init__(self, client: redis.Redis | GuardedRedis, *, call_ttl_s: int, context_ttl_s: int,
-                 spool: Spool | None = None):
+                 spool: Spool | None = None, events_ttl_s: int = 90 * DAY):
         self.redis = client
         self.call_ttl_s = call_ttl_s
         self.context_ttl_s = context_ttl_s
+        self.events_ttl_s = events_ttl_s
         self.spool = spool  # where writes that must not be lost go while Redis is down
-        self.events_kept = 10_000
+        self.events_per_day = 1_000_000  # a bound, not a quota: ~100,000 calls a day
         self.writers = {"state": self._write_state, "context": self._write_context, "callback": self._write_callback,
                         "event": self._write_event}
 
@@ -110,17 +116,35 @@ class CallStore:
         return sorted(records, key=lambda r: r.at)
 
     def log_event(self, event: CallEvent) -> None:
-        """Append to the capped analytics log (what callers ask for, where the bot fails)."""
+        """Append to the analytics log (what callers ask for, where the bot fails): one list per UTC day, kept for
+        the events retention."""
         self.durably("event", event.to_dict())
 
     def _write_event(self, payload: dict) -> None:
+        key = events_key(float(payload.get("at", 0.0)))
         pipe = self.redis.pipeline()
-        pipe.lpush(f"{PREFIX}:events", json.dumps(payload))
-        pipe.ltrim(f"{PREFIX}:events", 0, self.events_kept - 1)
+        pipe.lpush(key, json.dumps(payload))
+        pipe.ltrim(key, 0, self.events_per_day - 1)
+        pipe.expire(key, self.events_ttl_s + DAY)
         pipe.execute()
 
     def events(self, limit: int = 100) -> list[CallEvent]:
-        return [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(f"{PREFIX}:events", 0, limit - 1)]
+        """The newest events, newest first (for tools and tests; the pages read a period with `events_between`)."""
+        out: list[CallEvent] = []
+        for key in sorted(self.redis.scan_iter(match=f"{PREFIX}:events:*", count=500), reverse=True):
+            if len(out) >= limit:
+                break
+            out += [CallEvent.from_dict(json.loads(r)) for r in self.redis.lrange(key, 0, limit - len(out) - 1)]
+        return out
+
+    def events_between(self, start: float, end: float) -> list[CallEvent]:
+        """Every event from `start` to `end` (epoch seconds), oldest first: what the analytics pages aggregate."""
+        out: list[CallEvent] = []
+        day = start - start % DAY
+        while day < end:
+            out += [CallEvent.from_dict(json.loads(r)) for r in reversed(self.redis.lrange(events_key(day), 0, -1))]
+            day += DAY
+        return sorted((e for e in out if start <= e.at < end), key=lambda e: e.at)
 
     def call_started(self, call_sid: str, now: float) -> None:
         self.redis.zadd(f"{PREFIX}:calls:active", {call_sid: now})

@@ -40,14 +40,10 @@ def forget_caller(client: redis.Redis | GuardedRedis, number: str) -> Counter:
     for key in client.scan_iter(match=f"{PREFIX}:agent:*:calls", count=500):
         if calls:
             deleted["desk entries"] += client.zrem(key, *calls)
-    events = client.lrange(f"{PREFIX}:events", 0, -1)
-    kept = [raw for raw in events if json.loads(raw).get("call") not in calls]
-    if len(kept) != len(events):
-        pipe = client.pipeline()
-        pipe.delete(f"{PREFIX}:events")
-        if kept:
-            pipe.rpush(f"{PREFIX}:events", *kept)
-        pipe.execute()
-        deleted["events"] = len(events) - len(kept)
+    for key in client.scan_iter(match=f"{PREFIX}:events:*", count=500) if calls else ():
+        raw: str
+        for raw in client.lrange(key, 0, -1):  # type: ignore[assignment]
+            if json.loads(raw).get("call") in calls:
+                deleted["events"] += client.lrem(key, 0, raw)
     deleted["history"] = client.delete(f"{PREFIX}:caller:{number}:calls")
     return +deleted  # without zero counts

@@ -21,20 +21,17 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_wtf.csrf import CSRFError, CSRFProtect
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 from werkzeug.security import check_password_hash
 
 from ivr.desk import AgentDesk
+from ivr.web.forms import SIGN_IN_LIMIT, protect_forms
 
 log = logging.getLogger(__name__)
 bp = Blueprint("desk", __name__, url_prefix="/agent", template_folder="templates", static_folder="static",
                static_url_path="/static")
-csrf = CSRFProtect()
-SIGN_IN_LIMIT = "5 per minute"  # per client address, across workers when REDIS_URL is set
+bp.before_request(protect_forms)
 DISPOSITIONS = ("resolved", "follow_up", "escalated", "wrong_department", "no_answer_needed")
 HEARTBEAT_S = 15.0
 
@@ -56,13 +53,6 @@ def signed_in(view):
         return view(agent_id, *args, **kwargs)
 
     return wrapper
-
-
-@bp.before_request
-def protect_forms() -> None:
-    """Every POST of the desk carries the form's CSRF token (the voice webhooks are signed by Twilio instead)."""
-    if request.method == "POST":
-        csrf.protect()
 
 
 @bp.get("/login")
@@ -253,25 +243,6 @@ def intents() -> dict[str, str]:
     return {name: intent.label for name, intent in grammar.intents.items()}
 
 
-def init_app(app) -> None:
-    settings = app.config["IVR_SETTINGS"]
-    if not app.secret_key:
-        app.secret_key = settings.secret_key or None
-    if not app.secret_key:
-        import secrets
-
-        app.secret_key = secrets.token_hex(32)
-        log.warning("IVR_SECRET_KEY is not set: desk sign-ins last only as long as this process")
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked on the desk's own forms (protect_forms)
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    csrf.init_app(app)
-    limiter = Limiter(get_remote_address, app=app, default_limits=[], storage_uri=settings.redis_url or "memory://")
+def init_app(app, limiter) -> None:
     app.register_blueprint(bp)
     app.view_functions["desk.login_post"] = limiter.limit(SIGN_IN_LIMIT)(login_post)  # one limiter per app
-
-    @app.errorhandler(CSRFError)
-    def csrf_refused(error: CSRFError):
-        log.warning("CSRF refused on %s: %s", request.path, error.description)
-        return jsonify(error=f"refused: {error.description}"), 400
-

@@ -52,12 +52,16 @@ def test_callbacks_keep_one_shape_whatever_asked_for_them(store):
     assert [(c.call, c.reason) for c in store.callbacks()] == [("CA2", "long_wait"), ("CA1", "closed")]
 
 
-def test_events_are_newest_first_and_capped(store):
-    store.events_kept = 3
+def test_events_are_kept_per_day_newest_first_bounded_and_expiring(store):
+    store.events_per_day = 3
+    day = 86_400 * 20_000
     for i in range(5):
-        store.log_event(CallEvent(f"CA{i}", "turn", float(i), {"step": "intent"}))
+        store.log_event(CallEvent(f"CA{i}", "turn", day + i, {"step": "intent"}))
+    store.log_event(CallEvent("CA-next-day", "start", day + 86_400 + 5))
     events = store.events()
-    assert [e.call for e in events] == ["CA4", "CA3", "CA2"] and events[0].data == {"step": "intent"}
+    assert [e.call for e in events] == ["CA-next-day", "CA4", "CA3", "CA2"] and events[1].data == {"step": "intent"}
+    assert [e.call for e in store.events_between(day + 3, day + 86_400)] == ["CA3", "CA4"]
+    assert 0 < store.redis.ttl("ivr:events:2024-10-04") <= store.events_ttl_s + 86_400
 
 
 def test_ping(store):
