@@ -1,0 +1,82 @@
+"""Fixtures of the admin pages: a small hotline the bot does not yet understand "my bill is wrong" in, an app that
+serves it (its own catalog, so publishing never touches the other tests' shared one) and signed-in clients."""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+from werkzeug.security import generate_password_hash
+
+from ivr.store.admins import Admin, AdminAccounts
+from tests.conftest import CLASSIFIER_CACHE, GRAMMARS, make_app
+
+ADMIN_PASSWORD = "correct horse battery"
+CHEAP_HASH = generate_password_hash(ADMIN_PASSWORD, method="pbkdf2:sha256:1000")  # scrypt in use; cheap in tests
+KEEP = ("pay_bill", "billing_question", "internet_down", "speak_to_agent")
+
+
+class IndentedDumper(yaml.SafeDumper):
+    """Block sequences indented under their key, as the shipped grammars are written."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
+def small_hotline(folder: Path) -> Path:
+    """The shipped en-US hotline with four intents, every queue open, "bill" and "wrong" gone from the billing
+    question's phrases, and a confirmation asked below 0.7: "my bill is wrong" is guessed as paying a bill."""
+    data = yaml.safe_load((GRAMMARS / "en-US" / "hotline.yaml").read_text())
+    data["intents"] = {name: intent for name, intent in data["intents"].items() if name in KEEP}
+    question = data["intents"]["billing_question"]
+    question["phrases"] = [p for p in question["phrases"] if "bill" not in p and "wrong" not in p]
+    data["thresholds"]["confirm"] = 0.7
+    for queue in data["queues"].values():
+        queue.update(hours="always")
+        queue.pop("timezone", None), queue.pop("holidays", None)
+    (folder / "en-US").mkdir(parents=True)
+    (folder / "en-US" / "hotline.yaml").write_text("# a small test hotline\n" + yaml.dump(
+        data, Dumper=IndentedDumper, sort_keys=False, allow_unicode=True, width=1000))
+    (folder / "en-US" / "regression.csv").write_text(
+        "text,intent\nI'd like to pay now please,pay_bill\nthere's a fee I don't know,billing_question\n"
+        "my internet doesn't work,internet_down\nI want a person,speak_to_agent\n")
+    return folder
+
+
+@pytest.fixture
+def admin_app(settings, redis_client, clock, tmp_path):
+    grammar_dir = small_hotline(tmp_path / "grammars")
+    app = make_app(replace(settings, grammar_dir=str(grammar_dir), nlu_encoder=False, secret_key="k" * 32,
+                           cache_dir=str(CLASSIFIER_CACHE)), redis_client, clock)
+    accounts = AdminAccounts(app.extensions["ivr.store"].redis)
+    accounts.save(Admin("ada", "admin", CHEAP_HASH))
+    accounts.save(Admin("sam", "supervisor", CHEAP_HASH))
+    return app
+
+
+def csrf_token(client, path: str = "/admin/login") -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def sign_in(client, name: str) -> str:
+    """Sign in through the form; returns the session's CSRF token for the next forms."""
+    response = client.post("/admin/login", data={"name": name, "password": ADMIN_PASSWORD,
+                                                 "csrf_token": csrf_token(client)})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return csrf_token(client, "/admin/privacy")
+
+
+@pytest.fixture
+def ada(admin_app):
+    client = admin_app.test_client()
+    client.token = sign_in(client, "ada")
+    return client
+
+
+@pytest.fixture
+def sam(admin_app):
+    client = admin_app.test_client()
+    client.token = sign_in(client, "sam")
+    return client
