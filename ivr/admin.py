@@ -85,6 +85,10 @@ def warnings_for(grammar: Grammar) -> list[str]:
     return out
 
 
+def unified(old: str, new: str, old_name: str, new_name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), old_name, new_name))
+
+
 def describe(actions: list) -> tuple[list[str], str]:
     """The prompts the caller would hear, and where the call would go next."""
     says = [a.text for a in actions if isinstance(a, Say)]
@@ -249,6 +253,10 @@ class GrammarWorkbench:
             raise StaleDraft("the draft changed since it was checked; check it again")
         if verdict.problems:
             raise GrammarError(verdict.problems)
+        if self.versions.in_service(locale) == 0:  # the seed file becomes version 1: rollback can go back to it
+            path = grammar_files(self.catalog.grammar_dir)[locale]
+            self.versions.publish(locale, self.served(locale)[1], by="seed", now=self.clock(), note=f"seed file {path}",
+                                  figures=verdict.served_figures or {})
         number = self.versions.publish(locale, verdict.text, by=by, now=self.clock(), note=note,
                                        figures=verdict.figures or {})
         self.audit.record(by, f"published version {number}", f"{locale}: {note}" if note else locale,
@@ -270,6 +278,11 @@ class GrammarWorkbench:
         self.catalog.refresh()
         return new
 
+    def changes(self, locale: str, text: str) -> str:
+        """What a draft changes against the grammar in service."""
+        number, served = self.served(locale)
+        return unified(served, text, f"version {number}" if number else "seed file", "draft")
+
     def diff(self, locale: str, number: int) -> str:
         """What a version changed against the one before it (or the seed file)."""
         record = self.versions.version(locale, number)
@@ -281,8 +294,7 @@ class GrammarWorkbench:
         else:
             path = grammar_files(self.catalog.grammar_dir).get(locale)
             old, name = (Path(path).read_text(encoding="utf-8") if path else ""), "seed file"
-        return "".join(difflib.unified_diff(old.splitlines(True), record["text"].splitlines(True), name,
-                                            f"version {number}"))
+        return unified(old, record["text"], name, f"version {number}")
 
     # --- the test console ----------------------------------------------------------------------------------
     def trial(self, locale: str, utterance: str, target: str) -> Trial:
@@ -291,7 +303,7 @@ class GrammarWorkbench:
             text, source = self.draft(locale)["text"], f"{locale} draft"
         elif target == "served":
             number, text = self.served(locale)
-            source = f"{locale} version {number}"
+            source = f"{locale} version {number}" if number else f"{locale} seed file"
         else:
             record = self.versions.version(locale, int(target))
             if record is None:

@@ -30,9 +30,9 @@ class Call:
     @property
     def intent(self) -> str | None:
         """What the caller asked for: the intent the call was transferred with, else the last one understood."""
-        for event in self.of("transfer"):
-            if event.data.get("intent"):
-                return event.data["intent"]
+        transfers = self.of("transfer")
+        if transfers:  # an escalation after a denied guess carries no intent: the guess was not the request
+            return transfers[0].data.get("intent")
         intents = [e.data.get("intent") for e in self.of("turn") if e.data.get("intent")]
         return intents[-1] if intents else None
 

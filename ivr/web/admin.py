@@ -289,7 +289,8 @@ def edit_prompts(me: str, locale: str):
 def check(me: str, locale: str):
     verdict = workbench().check(locale)
     number, _ = workbench().served(locale)
-    return render_template("admin/check.html", locale=locale, check=verdict, served=number)
+    return render_template("admin/check.html", locale=locale, check=verdict, served=number,
+                           changes=workbench().changes(locale, verdict.text))
 
 
 @bp.post("/grammars/<locale>/publish")

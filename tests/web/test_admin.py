@@ -25,9 +25,10 @@ def admin_endpoints(app):
                 yield rule.endpoint, method, url
 
 
-def call(app, *turns: str) -> dict:
-    """A simulated call to the app (same process: no restart between calls)."""
-    simulator = TwilioSimulator(FlaskTransport(app.test_client()), auth_token=AUTH_TOKEN, api_token=API_TOKEN)
+def call(app, *turns: str):
+    """A simulated call to the app (same process: no restart between calls), signed for its public URL."""
+    simulator = TwilioSimulator(FlaskTransport(app.test_client()), auth_token=AUTH_TOKEN, api_token=API_TOKEN,
+                                base_url=app.config["IVR_SETTINGS"].public_url or "http://localhost")
     return simulator.place_call(scripted_caller([CallerTurn(say=t) for t in turns]))
 
 
@@ -75,23 +76,26 @@ def test_a_published_version_serves_at_once_and_rollback_restores_the_one_before
     response = ada.post("/admin/grammars/en-US/publish", data={"csrf_token": ada.token, "note": "bill wrong",
                                                                "checked": checked.fingerprint})
     assert response.status_code == 302
-    assert catalog.versions == {"en-US": 1}
+    assert catalog.versions == {"en-US": 2}  # version 1 is the seed file it replaced
     record = call(admin_app, "my bill is wrong")
     assert record.queue == "billing" and record.context["intent"] == "billing_question"
-    version = workbench.versions.version("en-US", 1)
+    assert workbench.versions.version("en-US", 1)["by"] == "seed"
+    version = workbench.versions.version("en-US", 2)
     assert version["by"] == "ada" and version["note"] == "bill wrong" and version["figures"]["accuracy"] is not None
-    assert "+      - my bill is wrong" in workbench.diff("en-US", 1)
-    page = ada.get("/admin/grammars/en-US/versions/1").get_data(as_text=True)
+    assert "+      - my bill is wrong" in workbench.diff("en-US", 2) and workbench.diff("en-US", 1) == ""
+    page = ada.get("/admin/grammars/en-US/versions/2").get_data(as_text=True)
     assert "my bill is wrong" in page and "Regression figures when published" in page
 
     workbench.add_phrase("en-US", "internet_down", "the web is gone", by="ada")
     workbench.publish("en-US", by="ada", note="", checked=workbench.check("en-US").fingerprint)
-    ada.post("/admin/grammars/en-US/versions/1/rollback", data={"csrf_token": ada.token})
-    assert catalog.versions == {"en-US": 3}
-    assert workbench.versions.version("en-US", 3)["rollback_of"] == 1
+    ada.post("/admin/grammars/en-US/versions/2/rollback", data={"csrf_token": ada.token})
+    assert catalog.versions == {"en-US": 4}
+    assert workbench.versions.version("en-US", 4)["rollback_of"] == 2
     assert "the web is gone" not in catalog.get("en-US").grammar.intents["internet_down"].phrases
     assert [e["what"] for e in workbench.audit.entries()][:3] == [
-        "rolled back to version 1 (as 3)", "published version 2", "added a phrase to internet_down: 'the web is gone'"]
+        "rolled back to version 2 (as 4)", "published version 3", "added a phrase to internet_down: 'the web is gone'"]
+    workbench.rollback("en-US", 1, by="ada")
+    assert call(admin_app, "my bill is wrong", "no").queue == "general"  # the seed file's grammar again
 
 
 def test_the_publish_gate_refuses_a_broken_or_changed_draft_and_the_old_grammar_keeps_serving(admin_app, ada):
@@ -116,8 +120,8 @@ def test_the_publish_gate_refuses_a_broken_or_changed_draft_and_the_old_grammar_
 
 def test_the_check_warns_of_thin_intents_and_phrases_that_say_the_same_in_two_intents(admin_app):
     workbench = admin_app.extensions["ivr.workbench"]
-    workbench.update_intent("en-US", "internet_down", label="internet", phrases=["no internet", "internet gone", "offline"],
-                            queue="tech_support", dtmf="", by="ada")
+    workbench.update_intent("en-US", "internet_down", label="internet", queue="tech_support", dtmf="", by="ada",
+                            phrases=["no internet", "internet gone", "offline"])
     workbench.add_phrase("en-US", "pay_bill", "I was charged twice again", by="ada")
     verdict = workbench.check("en-US")
     warnings = verdict.warnings
@@ -154,10 +158,12 @@ def test_a_version_published_by_one_app_serves_on_another_sharing_its_redis(admi
         subscribed = redis_client.pubsub_numsub("ivr:grammar:published")
         assert subscribed  # the listener subscribes before publishing matters (else the poll would find it)
         workbench.publish("en-US", by="ada", note="", checked=workbench.check("en-US").fingerprint)
-        assert installed.wait(30)
+        while catalog.versions.get("en-US") != 2:  # the seed file (version 1), then the draft (version 2)
+            assert installed.wait(30)
+            installed.clear()
     finally:
         stopped.set()
-    assert catalog.versions == {"en-US": 1}
+    assert catalog.versions == {"en-US": 2}
     assert call(other, "my bill is wrong").queue == "billing"
 
 
