@@ -355,25 +355,18 @@ def cmd_bench_fuzz(args: argparse.Namespace) -> int:
 
 
 def cmd_privacy_forget(args: argparse.Namespace, client=None) -> int:
-    """Delete everything stored about one calling number; print the report; write an audit line (without the
+    """Delete everything stored about one calling number; print the report; write an audit entry (without the
     number: its hash)."""
-    import hashlib
-    import json
     import logging
-    import time
 
-    from ivr.store.forget import forget_caller
+    from ivr.store.forget import forget_with_audit
 
     number = args.number.strip()
     if not number.lstrip("+").isdigit():
         raise CommandError(f"{number!r} is not a phone number (use the E.164 form, e.g. +4930123456)")
     client = service_redis(Settings.from_env(), "privacy", client)
-    deleted = forget_caller(client, number)
-    digest = hashlib.sha256(number.encode()).hexdigest()[:16]
-    audit = {"action": "forget_caller", "number_sha256": digest, "by": os.environ.get("USER", "?"),
-             "at": time.time(), "deleted": dict(deleted)}
-    client.rpush("ivr:audit", json.dumps(audit))
-    logging.getLogger("ivr.audit").warning("privacy: forgot caller %s…: %s", digest, dict(deleted) or "nothing")
+    deleted = forget_with_audit(client, number, by=f"cli:{os.environ.get('USER', '?')}", now=time.time())
+    logging.getLogger("ivr.audit").warning("privacy: forgot a caller: %s", dict(deleted) or "nothing")
     print(f"deleted for {number}: " + (", ".join(f"{n} {what}" for what, n in deleted.items()) or "nothing stored"))
     return 0
 

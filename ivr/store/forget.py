@@ -3,11 +3,13 @@ notes, replies and private prompts, its call-backs, its analytics events, its pl
 desks, and the number's call history. Returns what was deleted, for the report and the audit entry."""
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 
 import redis
 
+from ivr.store.admins import AuditLog
 from ivr.store.breaker import GuardedRedis
 
 PREFIX = "ivr"
@@ -47,3 +49,13 @@ def forget_caller(client: redis.Redis | GuardedRedis, number: str) -> Counter:
                 deleted["events"] += client.lrem(key, 0, raw)
     deleted["history"] = client.delete(f"{PREFIX}:caller:{number}:calls")
     return +deleted  # without zero counts
+
+
+def forget_with_audit(client: redis.Redis | GuardedRedis, number: str, *, by: str, now: float) -> Counter:
+    """Forget a caller and write the audit entry: who, when, the counts, the number only as a SHA-256 prefix."""
+    deleted = forget_caller(client, number)
+    report = ", ".join(f"{n} {what}" for what, n in deleted.items()) or "nothing was stored"
+    digest = hashlib.sha256(number.encode()).hexdigest()[:16]
+    AuditLog(client).record(by, "forgot a caller", f"number sha256 {digest}…: {report}", now=now)
+    return deleted
+

@@ -28,10 +28,9 @@ from werkzeug.security import check_password_hash
 from ivr import analytics
 from ivr.admin import GrammarWorkbench, StaleDraft
 from ivr.grammar import GrammarError
-from ivr.privacy import redact
 from ivr.speech.audio import transcribe
 from ivr.store.admins import AdminAccounts, AuditLog
-from ivr.store.forget import forget_caller
+from ivr.store.forget import forget_with_audit
 from ivr.store.inbox import MissedUtterances
 from ivr.web.forms import SIGN_IN_LIMIT, protect_forms
 
@@ -403,10 +402,9 @@ def forget(me: str):
     if not number.startswith("+") or not number[1:].isdigit():
         flash("Give the number in international form, e.g. +4930123456.")
         return redirect(url_for("admin.privacy"))
-    deleted = forget_caller(current_app.extensions["ivr.store"].redis, number)
-    report = ", ".join(f"{n} {what}" for what, n in deleted.items()) or "nothing was stored"
-    audit().record(me, "forgot a caller", f"{redact(number)}: {report}", now=now())
-    flash(f"Deleted for {number}: {report}.")
+    deleted = forget_with_audit(current_app.extensions["ivr.store"].redis, number, by=me, now=now())
+    flash(f"Deleted for {number}: " + (", ".join(f"{n} {what}" for what, n in deleted.items()) or "nothing was stored")
+          + ".")
     return redirect(url_for("admin.privacy"))
 
 

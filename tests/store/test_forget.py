@@ -32,8 +32,8 @@ def test_forgetting_a_caller_deletes_their_calls_and_keeps_everyone_elses(app, t
     assert "+15550100001" not in json.dumps([redis_client.get(k) for k in redis_client.scan_iter("ivr:*")
                                              if redis_client.type(k) == "string"])
     [audit] = [json.loads(raw) for raw in redis_client.lrange("ivr:audit", 0, -1)]
-    assert audit["action"] == "forget_caller" and "+15550100001" not in json.dumps(audit)
-    assert audit["deleted"]["calls"] == 2
+    assert audit["what"] == "forgot a caller" and "+15550100001" not in json.dumps(audit)
+    assert "2 calls" in audit["detail"] and audit["who"].startswith("cli:")
 
 
 def test_a_number_that_is_not_one_is_refused(capsys, redis_client):

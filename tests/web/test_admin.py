@@ -235,7 +235,7 @@ def test_forgetting_a_caller_reports_what_went_and_is_audited(admin_app, ada):
                     follow_redirects=True).get_data(as_text=True)
     assert "Deleted for +15550100001: 1 calls" in page
     entry = admin_app.extensions["ivr.workbench"].audit.entries()[0]
-    assert entry["what"] == "forgot a caller" and "+15550100001" not in entry["detail"]
+    assert entry["what"] == "forgot a caller" and entry["who"] == "ada" and "+15550100001" not in entry["detail"]
     assert "refused" not in ada.post("/admin/privacy/forget", data={"csrf_token": ada.token, "number": "12"},
                                      follow_redirects=True).get_data(as_text=True)
 
