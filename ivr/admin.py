@@ -174,30 +174,28 @@ class GrammarWorkbench:
 
         self.edit(locale, change, by=by, what=f"marked out of scope: {phrase!r}")
 
-    def update_intent(self, locale: str, name: str, *, label: str, phrases: list[str], queue: str, dtmf: str,
-                      by: str) -> None:
+    def update(self, locale: str, path: tuple[str, ...], fields: dict[str, Any], *, by: str, what: str) -> None:
+        """Set fields of one part of the draft (an intent, a queue, the thresholds…): "route.queue" reaches into a
+        nested map, an empty value removes the field (the check then says if it was required), an unchanged value
+        is left as written (quotes, folding)."""
+
         def change(data: Any) -> None:
-            intent = data.get("intents", {}).get(name)
-            if intent is None:
-                raise KeyError(f"no intent {name} in the {locale} draft")
-            intent["label"] = label
-            intent["phrases"] = phrases
-            if dtmf:
-                intent["dtmf"] = dtmf
-            else:
-                intent.pop("dtmf", None)
-            if queue:
-                intent.setdefault("route", {})["queue"] = queue
+            node = data
+            for key in path:
+                if not hasattr(node, "get") or key not in node:
+                    raise KeyError(f"no {'.'.join(path)} in the {locale} draft")
+                node = node[key]
+            for dotted, value in fields.items():
+                *parents, key = dotted.split(".")
+                target = node
+                for parent in parents:
+                    target = target.setdefault(parent, {})
+                if value in (None, "", []):
+                    target.pop(key, None)
+                elif target.get(key) != value:
+                    target[key] = value
 
-        self.edit(locale, change, by=by, what=f"edited intent {name}")
-
-    def set_prompts(self, locale: str, prompts: dict[str, str], *, by: str) -> None:
-        def change(data: Any) -> None:
-            for name, text in prompts.items():
-                if isinstance(data["prompts"].get(name), str) and data["prompts"][name] != text:
-                    data["prompts"][name] = text
-
-        self.edit(locale, change, by=by, what="edited prompts")
+        self.edit(locale, change, by=by, what=what)
 
     # --- checking and measuring ----------------------------------------------------------------------------
     def understanding(self, text: str, source: str) -> Understanding:

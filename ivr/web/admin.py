@@ -260,27 +260,84 @@ def discard_draft(me: str, locale: str):
     return redirect(url_for("admin.grammar_page", locale=locale))
 
 
-@bp.post("/grammars/<locale>/intents/<name>")
-@signed_in(change=True)
-def edit_intent(me: str, locale: str, name: str):
-    phrases = [line.strip() for line in request.form.get("phrases", "").splitlines() if line.strip()]
+def lines(name: str) -> list[str]:
+    return [line.strip() for line in request.form.get(name, "").splitlines() if line.strip()]
+
+
+def words(name: str) -> list[str]:
+    return [word.strip() for word in request.form.get(name, "").split(",") if word.strip()]
+
+
+def numeric(name: str) -> int | float | str:
+    """A form's number as a number; anything else as typed (the check names the field if it is wrong)."""
+    text = request.form.get(name, "").strip()
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def text(name: str) -> str:
+    return request.form.get(name, "").strip()
+
+
+FORMS = {  # what each form of the grammar page sets: (part of the grammar, fields from the form)
+    "intent": lambda name: (("intents", name), {
+        "label": text("label"), "phrases": lines("phrases"), "route.queue": text("queue"),
+        "route.skills": words("skills"), "slots": request.form.getlist("slots"), "confirm": text("confirm"),
+        "dtmf": text("dtmf"), "priority": numeric("priority") or None}),
+    "queue": lambda name: (("queues", name), {
+        "label": text("label"), "hours": text("hours"), "timezone": text("timezone"), "skills": words("skills"),
+        "holidays": text("holidays"), "overflow": text("overflow"), "overflow_after_s": numeric("overflow_after_s"),
+        "max_wait_before_callback": numeric("max_wait_before_callback")}),
+    "thresholds": lambda name: (("thresholds",), {
+        "out_of_scope": numeric("out_of_scope"), "confirm": numeric("confirm"),
+        "disambiguate_margin": numeric("disambiguate_margin")}),
+    "out_of_scope": lambda name: ((), {"out_of_scope_examples": lines("examples")}),
+    "prompts": lambda name: (("prompts",), {key.removeprefix("prompt."): value.strip()
+                                            for key, value in request.form.items() if key.startswith("prompt.")}),
+}
+
+
+def changed(locale: str, path: tuple[str, ...], fields: dict) -> dict:
+    """Only the fields the admin changed: a form shows defaults the file does not spell out, and saving it must not
+    write them in."""
+    def part(node: object, key: str) -> object:
+        return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
+
     try:
-        form = {key: request.form.get(key, "").strip() for key in ("label", "queue", "dtmf")}
-        workbench().update_intent(locale, name, phrases=phrases, by=me, **form)
-        flash(f"Intent {name} saved in the draft.")
+        node: object = workbench().understanding(workbench().draft(locale)["text"], f"{locale} draft").grammar
+    except GrammarError:
+        return fields  # a draft that does not parse: write what the form says
+    for key in path:
+        node = part(node, key)
+    out = {}
+    for dotted, value in fields.items():
+        current = node
+        for key in dotted.split("."):
+            current = part(current, key)
+        if (current if current is not None else "") != (value if value is not None else ""):
+            out[dotted] = value
+    return out
+
+
+@bp.post("/grammars/<locale>/edit/<form>", defaults={"name": ""})
+@bp.post("/grammars/<locale>/edit/<form>/<name>")
+@signed_in(change=True)
+def edit(me: str, locale: str, form: str, name: str):
+    """One form of the grammar page, saved in the draft."""
+    if form not in FORMS:
+        abort(404)
+    path, fields = FORMS[form](name)
+    try:
+        fields = changed(locale, path, fields)
+        workbench().update(locale, path, fields, by=me, what=f"edited {' '.join(path) or form}: {', '.join(fields)}")
+        flash(f"Saved in the draft: {' '.join(path) or form}. Check the draft to see its effect.")
     except KeyError as exc:
         flash(str(exc.args[0]))
-    return redirect(url_for("admin.grammar_page", locale=locale) + f"#intent-{name}")
-
-
-@bp.post("/grammars/<locale>/prompts")
-@signed_in(change=True)
-def edit_prompts(me: str, locale: str):
-    prompts = {key.removeprefix("prompt."): value.strip() for key, value in request.form.items()
-               if key.startswith("prompt.")}
-    workbench().set_prompts(locale, prompts, by=me)
-    flash("Prompts saved in the draft.")
-    return redirect(url_for("admin.grammar_page", locale=locale) + "#prompts")
+    return redirect(url_for("admin.grammar_page", locale=locale) + f"#{form}-{name}".rstrip("-"))
 
 
 @bp.post("/grammars/<locale>/check")

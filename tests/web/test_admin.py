@@ -13,7 +13,7 @@ from ivr.testing.simulator import CallerTurn, FlaskTransport, TwilioSimulator, s
 from tests.conftest import API_TOKEN, AUTH_TOKEN, CLASSIFIER_CACHE, make_app
 from tests.web.conftest import csrf_token
 
-URL_ARGS = {"locale": "en-US", "entry_id": "0", "number": 1, "name": "pay_bill"}
+URL_ARGS = {"locale": "en-US", "entry_id": "0", "number": 1, "name": "pay_bill", "form": "intent"}
 
 
 def admin_endpoints(app):
@@ -120,8 +120,8 @@ def test_the_publish_gate_refuses_a_broken_or_changed_draft_and_the_old_grammar_
 
 def test_the_check_warns_of_thin_intents_and_phrases_that_say_the_same_in_two_intents(admin_app):
     workbench = admin_app.extensions["ivr.workbench"]
-    workbench.update_intent("en-US", "internet_down", label="internet", queue="tech_support", dtmf="", by="ada",
-                            phrases=["no internet", "internet gone", "offline"])
+    workbench.update("en-US", ("intents", "internet_down"), {"phrases": ["no internet", "internet gone", "offline"]},
+                     by="ada", what="edited")
     workbench.add_phrase("en-US", "pay_bill", "I was charged twice again", by="ada")
     verdict = workbench.check("en-US")
     warnings = verdict.warnings
@@ -130,10 +130,41 @@ def test_the_check_warns_of_thin_intents_and_phrases_that_say_the_same_in_two_in
     assert any("similar phrases in pay_bill and billing_question" in w for w in warnings)
 
 
+def test_every_form_of_the_grammar_page_changes_only_what_was_changed(admin_app, ada):
+    workbench = admin_app.extensions["ivr.workbench"]
+    page = ada.get("/admin/grammars/en-US").get_data(as_text=True)
+    assert page.count("<form") >= 4 + 7 + 3
+    seed = workbench.draft("en-US")["text"]
+
+    def post(path: str, **form) -> list[str]:
+        before = workbench.draft("en-US")["text"].splitlines()
+        ada.post(f"/admin/grammars/en-US/edit/{path}", data={"csrf_token": ada.token, **form})
+        return [line for line in workbench.draft("en-US")["text"].splitlines() if line not in before]
+
+    intent = admin_app.extensions["ivr.catalog"].get("en-US").grammar.intents["pay_bill"]
+    assert post("intent/pay_bill", label=intent.label, phrases="\n".join(intent.phrases), queue="billing",
+                skills="payments, cards", confirm="always", dtmf="1", priority="2", slots=[]) == [
+        "        - cards", "    confirm: always", "    priority: 2"]
+    assert post("queue/billing", label="our billing team", hours="Mon-Fri 09:00-17:00", timezone="UTC",
+                skills="", holidays="", overflow="general", overflow_after_s="120",
+                max_wait_before_callback="300") == [
+        "    hours: Mon-Fri 09:00-17:00", "    overflow: general", "    overflow_after_s: 120"]
+    assert post("thresholds", out_of_scope="auto", confirm="0.7", disambiguate_margin="0.2") == [
+        "  out_of_scope: auto"]
+    assert post("out_of_scope", examples="what's the weather\nplay music") == [
+        "  - what's the weather", "  - play music"]
+    assert workbench.check("en-US").problems == []
+    assert post("thresholds", out_of_scope="lots", confirm="0.7", disambiguate_margin="0.2") == [
+        "  out_of_scope: lots"]
+    assert any("thresholds.out_of_scope" in p for p in workbench.check("en-US").problems)
+    assert workbench.draft("en-US")["text"] != seed
+    assert ada.post("/admin/grammars/en-US/edit/nothing", data={"csrf_token": ada.token}).status_code == 404
+
+
 def test_form_edits_keep_the_files_comments_and_order(admin_app):
     workbench = admin_app.extensions["ivr.workbench"]
     before = workbench.draft("en-US")["text"]
-    workbench.set_prompts("en-US", {"goodbye": "Bye now."}, by="ada")
+    workbench.update("en-US", ("prompts",), {"goodbye": "Bye now."}, by="ada", what="edited")
     after = workbench.draft("en-US")["text"]
     assert after.startswith("# a small test hotline\n")
     changed = [line for line in after.splitlines() if line not in before.splitlines()]
