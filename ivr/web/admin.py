@@ -9,6 +9,8 @@ import functools
 import io
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -283,7 +285,8 @@ def text(name: str) -> str:
     return request.form.get(name, "").strip()
 
 
-FORMS = {  # what each form of the grammar page sets: (part of the grammar, fields from the form)
+Form = Callable[[str], tuple[tuple[str, ...], dict[str, Any]]]  # item name → (part of the grammar, its new fields)
+FORMS: dict[str, Form] = {  # what each form of the grammar page sets
     "intent": lambda name: (("intents", name), {
         "label": text("label"), "phrases": lines("phrases"), "route.queue": text("queue"),
         "route.skills": words("skills"), "slots": request.form.getlist("slots"), "confirm": text("confirm"),
