@@ -247,6 +247,28 @@ def test_a_wav_in_the_console_needs_a_model_and_says_so(admin_app, ada):
     assert "No Vosk model is configured" in page
 
 
+def test_a_wav_in_the_console_is_recognised_then_tried_like_typed_words(admin_app, ada):
+    import io
+
+    import numpy as np
+
+    from ivr.speech.audio import wav_bytes
+    from ivr.speech.recognizer import ScriptedRecognizer
+
+    heard = ScriptedRecognizer(["my internet is down"])
+    admin_app.extensions["ivr.speech"].recognizer_for = lambda locale: heard
+    wav = wav_bytes(np.zeros(16000, dtype="int16"), rate=16000)  # 1 s at 16 kHz: resampled to 8 kHz
+    page = ada.post("/admin/console", data={"csrf_token": ada.token, "locale": "en-US",
+                                            "audio": (io.BytesIO(wav), "caller.wav")},
+                    content_type="multipart/form-data").get_data(as_text=True)
+    assert "Heard: “my internet is down”" in page and "transfer to queue tech_support" in page
+    assert heard.fed_bytes == 16000 and heard.started == ["intent"]
+    page = ada.post("/admin/console", data={"csrf_token": ada.token, "locale": "en-US",
+                                            "audio": (io.BytesIO(b"RIFF not a wav"), "x.wav")},
+                    content_type="multipart/form-data").get_data(as_text=True)
+    assert "not a PCM WAV file" in page
+
+
 def test_grammar_export_and_import(admin_app, ada):
     exported = ada.get("/admin/grammars/en-US/export").get_data(as_text=True)
     assert exported.startswith("# a small test hotline")
