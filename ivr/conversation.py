@@ -98,13 +98,15 @@ class Conversations:
 
     def collect_miss(self, before: DialogState, after: DialogState, reading: Interpretation, now: float) -> None:
         """Where the bot failed a caller, keep what they said for the admins' inbox (redacted; best effort): a
-        request not understood or not handled, or a guess the caller denied ("no" to "you're calling about …?")."""
+        request not understood or not handled, one that ended in an escalation to a person after the retries, or a
+        guess the caller denied ("no" to "you're calling about …?")."""
         if self.inbox is None:
             return
         said = redact(reading.utterance.text)
         try:
             if before.step == "intent" and said and after.total_retries > before.total_retries:
-                reason = "out_of_scope" if reading.unsupported else "not_understood"
+                reason = ("escalated" if after.outcome == "transfer" else
+                          "out_of_scope" if reading.unsupported else "not_understood")
                 self.inbox.add(before.locale, said, reason=reason, now=now)
             elif before.step == "confirm" and reading.yes_no is False:
                 request = next((t.text for t in reversed(before.turns) if t.speaker == "caller"), "")

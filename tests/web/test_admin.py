@@ -200,10 +200,11 @@ def test_a_version_published_by_one_app_serves_on_another_sharing_its_redis(admi
 
 def test_the_inbox_promotes_labels_marks_out_of_scope_and_dismisses(admin_app, ada):
     call(admin_app, "my bill is wrong", "no")
-    call(admin_app, "sell me a boat", "order a pizza", "agent")
+    call(admin_app, "sell me a boat", "order a pizza", "flibber flabber")
     inbox = admin_app.extensions["ivr.conversations"].inbox
     entries = {e["text"]: e for e in inbox.entries("en-US", now=admin_app.extensions["ivr.conversations"].clock())}
     assert entries["my bill is wrong"]["reasons"] == {"denied": 1}
+    assert entries["flibber flabber"]["reasons"] == {"escalated": 1}  # the third miss: the caller went to a person
     page = ada.get("/admin/inbox?locale=en-US").get_data(as_text=True)
     assert "my bill is wrong" in page and "sell me a boat" in page
 
@@ -223,7 +224,8 @@ def test_the_inbox_promotes_labels_marks_out_of_scope_and_dismisses(admin_app, a
              data={"csrf_token": ada.token, "action": "label", "intent": "pay_bill"})
     assert workbench.versions.labelled("en-US") == {"order a pizza": "pay_bill"}
     assert workbench.check("en-US").figures["n"] == 5
-    assert inbox.entries("en-US", now=admin_app.extensions["ivr.conversations"].clock()) == []
+    assert [e["text"] for e in inbox.entries("en-US", now=admin_app.extensions["ivr.conversations"].clock())] == [
+        "flibber flabber"]
 
 
 def test_the_console_shows_the_ranking_and_the_next_move_of_the_draft_and_the_served_grammar(admin_app, ada):
