@@ -66,6 +66,10 @@ def create_app(test_config: dict | None = None) -> Flask:
             grammar = catalog.get(locale).grammar
             prompts.prerender(grammar.static_prompts(), grammar.locale)
     app.extensions["ivr.catalog"] = catalog
+    if settings.locale not in catalog.locales():
+        log.error("IVR_LOCALE=%s has no grammar under %s (have: %s): calls that name no locale get %s",
+                  settings.locale, settings.grammar_dir, ", ".join(catalog.locales()) or "none",
+                  catalog.locales()[0] if catalog.locales() else "an apology and an agent")
     app.extensions["ivr.workbench"] = GrammarWorkbench(versions, catalog, AuditLog(app.extensions["ivr.store"].redis),
                                                        app.config.get("IVR_CLOCK", time.time))
     clock = app.config.get("IVR_CLOCK", time.time)

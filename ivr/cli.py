@@ -29,9 +29,9 @@ def fixed_clock(iso: str | None):
 def in_process(settings: Settings, **changes) -> Settings:
     """Settings for an app the simulator runs itself: throwaway tokens where none are configured, and the demo
     self-service backend the shipped grammars name unless IVR_SELFSERVICE says otherwise."""
-    return dataclasses.replace(settings, twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
-                               api_token=settings.api_token or secrets.token_hex(16),
-                               selfservice=settings.selfservice or "demo", **changes)
+    return settings.replace(twilio_auth_token=settings.twilio_auth_token or secrets.token_hex(16),
+                            api_token=settings.api_token or secrets.token_hex(16),
+                            selfservice=settings.selfservice or "demo", **changes)
 
 
 def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None, agents=()):
@@ -58,13 +58,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     from ivr.logs import mask_url
 
     settings = Settings.from_env()
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
-        if field.name in SECRETS:
+    for name, value in settings.model_dump().items():
+        if name in SECRETS:
             value = "(set, hidden)" if value else "(not set)"
-        elif field.name == "redis_url":
+        elif name == "redis_url":
             value = mask_url(value) or "(embedded store)"
-        print(f"{field.name} = {value}")
+        print(f"{name} = {value}")
     return 0
 
 
@@ -117,6 +116,7 @@ def cmd_admins(args: argparse.Namespace, client=None) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.grammar import grammar_files
     from ivr.testing.simulator import (
         ConversationScript,
         HttpTransport,
@@ -126,6 +126,9 @@ def cmd_call(args: argparse.Namespace) -> int:
     )
 
     settings = Settings.from_env()
+    hotlines = grammar_files(settings.grammar_dir)
+    if args.locale and args.locale not in hotlines and not args.url:
+        raise CommandError(f"no grammar for {args.locale} under {settings.grammar_dir} (have: {', '.join(hotlines)})")
     if args.stream:
         return stream_call(args, settings)
     try:

@@ -19,14 +19,43 @@ def test_an_unreadable_boolean_is_refused():
     ("env", "message"),
     [({"IVR_SPEECH_MODE": "streem"}, "IVR_SPEECH_MODE='streem': use one of auto, gather, stream"),
      ({"IVR_GATHER_PROMPTS": "sya"}, "IVR_GATHER_PROMPTS='sya': use one of play, say"),
-     ({"IVR_MAX_STREAMS": "-3"}, "IVR_MAX_STREAMS=-3: must be a positive number"),
-     ({"IVR_MAX_STREAMS": "lots"}, "IVR_MAX_STREAMS='lots': invalid literal"),
-     ({"IVR_NLU_ENCODER": "maybe"}, "IVR_NLU_ENCODER='maybe': not a boolean")],
+     ({"IVR_MAX_STREAMS": "-3"}, "IVR_MAX_STREAMS='-3': must be at least 0"),
+     ({"IVR_CALL_TTL_S": "0"}, "IVR_CALL_TTL_S='0': must be at least 1"),
+     ({"IVR_MAX_STREAMS": "lots"}, "IVR_MAX_STREAMS='lots': Input should be a valid integer"),
+     ({"IVR_NLU_ENCODER": "maybe"}, "IVR_NLU_ENCODER='maybe': not a boolean"),
+     ({"IVR_LOG_LEVEL": "loud"}, "IVR_LOG_LEVEL='loud': use one of DEBUG, INFO, WARNING, ERROR"),
+     ({"IVR_LOCALE": "french"}, "IVR_LOCALE='french': use a locale like en-US or de-DE")],
 )
 def test_settings_that_would_be_ignored_are_refused_naming_the_variable(env, message):
     with pytest.raises(SettingsError) as info:
         Settings.from_env(env)
     assert str(info.value).startswith(message)
+
+
+def test_a_variable_that_names_no_setting_is_warned_about_with_a_guess(caplog):
+    Settings.from_env({"IVR_SPEECH_MODEE": "gather", "IVR_TEST_REDIS_URL": "redis://x", "PATH": "/bin"})
+    assert [r.getMessage() for r in caplog.records] == [
+        "IVR_SPEECH_MODEE is not a setting and is ignored (did you mean IVR_SPEECH_MODE?)"]
+
+
+def test_a_changed_copy_is_validated_too():
+    settings = Settings(speech_mode="gather")
+    assert settings.replace(public_url="https://ivr.example.com").speech_mode == "gather"
+    with pytest.raises(SettingsError, match="IVR_SPEECH_MODE='streem'"):
+        settings.replace(speech_mode="streem")
+
+
+def test_a_hotline_without_a_grammar_is_said_at_once(capsys, caplog, settings, redis_client, clock):
+    from ivr.cli import main
+    from tests.conftest import make_app
+
+    assert main(["call", "--locale", "fr-FR"]) == 2
+    err = capsys.readouterr().err
+    assert "no grammar for fr-FR under" in err and "(have: de-DE, en-US)" in err
+    app = make_app(settings.replace(locale="fr-FR", nlu_encoder=False), redis_client, clock)
+    assert "IVR_LOCALE=fr-FR has no grammar" in caplog.text
+    assert app.extensions["ivr.catalog"].get("fr-FR").grammar.locale == "de-DE"  # a webhook naming ?locale=fr-FR
+    assert "no grammar for locale 'fr-FR': serving de-DE instead" in caplog.text
 
 
 def test_the_cli_reports_a_bad_setting_without_a_traceback(monkeypatch, capsys):

@@ -35,8 +35,9 @@ def pct(values: list[float], q: float) -> float:
 def build_app(audio_dir: str, *, calls: int, model: str = ""):
     from ivr import create_app
 
-    settings = dataclasses.replace(Settings.from_env(), twilio_auth_token=TOKEN, api_token=TOKEN, vosk_model=model,
-                                   audio_dir=audio_dir, speech_mode="stream", selfservice="demo", max_streams=calls)
+    settings = Settings.from_env().replace(twilio_auth_token=TOKEN, api_token=TOKEN, vosk_model=model,
+                                           audio_dir=audio_dir, speech_mode="stream", selfservice="demo",
+                                           max_streams=calls)
     config: dict = {"IVR_SETTINGS": settings}
     if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
         config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(SCRIPT)

@@ -41,6 +41,7 @@ class GrammarCatalog:
         self._mtimes: dict[Path, float] = {}
         self._trained: dict[str, tuple[tuple, Understanding]] = {}  # locale → (training data, understanding)
         self.errors: dict[str, list[str]] = {}
+        self._unknown_said: set[str] = set()
         self._lock = threading.Lock()
         self.stopped = threading.Event()
 
@@ -123,15 +124,17 @@ class GrammarCatalog:
         self.stopped.set()
 
     def get(self, locale: str | None = None) -> Understanding:
-        """The understanding for a locale, falling back to the default locale."""
-        live = self._live
-        if locale in live:
-            return live[locale]
-        if self.default_locale in live:
-            return live[self.default_locale]
+        """The understanding for a locale, falling back to the default locale (said once per locale)."""
+        live, wanted = self._live, locale or self.default_locale
+        if wanted in live:
+            return live[wanted]
         if not live:
             raise LookupError(f"no valid grammar under {self.grammar_dir}: {self.errors}")
-        return next(iter(live.values()))
+        served = live.get(self.default_locale) or next(iter(live.values()))
+        if wanted not in self._unknown_said:  # a webhook URL naming a hotline this service has no grammar for
+            self._unknown_said.add(wanted)
+            log.warning("no grammar for locale %r: serving %s instead", wanted, served.grammar.locale)
+        return served
 
     def locales(self) -> list[str]:
         return sorted(self._live)

@@ -5,7 +5,6 @@ then follows the <Connect action> TwiML like the webhook simulator."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import queue
 import threading
@@ -31,7 +30,7 @@ class LiveServer:
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        app.config["IVR_SETTINGS"] = dataclasses.replace(app.config["IVR_SETTINGS"], public_url=self.url)
+        app.config["IVR_SETTINGS"] = app.config["IVR_SETTINGS"].replace(public_url=self.url)
         # A short poll interval: shutdown() waits for the serving loop to look again (0.5 s by default).
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 

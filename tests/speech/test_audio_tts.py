@@ -87,11 +87,10 @@ def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
 
 def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_client, clock, tmp_path):
     import xml.etree.ElementTree as ET
-    from dataclasses import replace
 
     from tests.conftest import TwilioHelper, make_app
 
-    app = make_app(replace(settings, gather_prompts="play", public_url="https://ivr.example.com",
+    app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
                            audio_dir=str(tmp_path / "audio")), redis_client, clock)
     prompts = app.extensions["ivr.speech"].prompts
     prompts._pool.submit(lambda: None).result()  # the grammars' prompts were queued first: they are rendered now
@@ -147,11 +146,10 @@ def test_a_slow_private_render_is_not_waited_for_past_its_bound_and_is_rendered_
 
 
 def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):
-    from dataclasses import replace
 
     from tests.conftest import make_app
 
-    app = make_app(replace(settings, audio_dir=str(tmp_path / "audio")), redis_client, clock)  # an empty cache
+    app = make_app(settings.replace(audio_dir=str(tmp_path / "audio")), redis_client, clock)  # an empty cache
     prompts = app.extensions["ivr.speech"].prompts
     grammar = app.extensions["ivr.catalog"].get("en-US").grammar
     prompts._pool.shutdown(wait=True)  # let the background renders finish
@@ -162,14 +160,13 @@ def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, cl
 
 def test_without_espeak_ng_prompts_fall_back_to_say_and_gather_mode(settings, redis_client, clock):
     import xml.etree.ElementTree as ET
-    from dataclasses import replace
 
     from ivr import create_app
     from ivr.speech import Unavailable
     from ivr.speech.recognizer import ScriptedRecognizer
     from tests.conftest import TwilioHelper
 
-    app = create_app({"IVR_SETTINGS": replace(settings, gather_prompts="play", speech_mode="stream"),
+    app = create_app({"IVR_SETTINGS": settings.replace(gather_prompts="play", speech_mode="stream"),
                       "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock, "IVR_TTS": Unavailable(),  # no espeak-ng
                       "IVR_RECOGNIZER_FACTORY": lambda locale: ScriptedRecognizer()})
     assert not app.extensions["ivr.speech"].stream_mode
@@ -180,11 +177,10 @@ def test_without_espeak_ng_prompts_fall_back_to_say_and_gather_mode(settings, re
 def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_up(settings, redis_client, clock,
                                                                                    tmp_path):
     import xml.etree.ElementTree as ET
-    from dataclasses import replace
 
     from tests.conftest import TwilioHelper, make_app
 
-    app = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "audio")), redis_client, clock)
+    app = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "audio")), redis_client, clock)
     prompts = app.extensions["ivr.speech"].prompts
     prompts._pool.submit(lambda: None).result()  # the grammar's prompts are rendered first (one render at a time)
     helper, call = TwilioHelper(app.test_client()), {"CallSid": "CAbal", "From": "+15550100001"}
@@ -197,7 +193,7 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
     client = app.test_client()
     assert client.get(path.split("?")[0] + "?call=CAbal&token=guess").status_code == 403
     assert client.get(path).status_code == 200 and client.get(path).mimetype == "audio/wav"
-    other_worker = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "audio2")),
+    other_worker = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "audio2")),
                             redis_client, clock).test_client()
     assert other_worker.get(path).status_code == 200  # any worker serves the <Play> URL Twilio fetches
     cached = {p.name for p in (tmp_path / "audio" / "cache").iterdir()}
@@ -208,13 +204,12 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
 
 
 def test_an_instance_serves_a_grammar_prompt_another_instance_rendered(settings, redis_client, clock, tmp_path):
-    from dataclasses import replace
 
     from tests.conftest import make_app
 
-    first = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "a")), redis_client, clock)
+    first = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "a")), redis_client, clock)
     first.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # the grammar's prompts rendered
-    second = make_app(replace(settings, gather_prompts="play", audio_dir=str(tmp_path / "b")), redis_client, clock)
+    second = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "b")), redis_client, clock)
     greeting = first.extensions["ivr.catalog"].get("en-US").grammar.prompts.greeting
     key = first.extensions["ivr.speech"].prompts.key(greeting, "en-US")
     second.extensions["ivr.speech"].prompts._pool.shutdown(cancel_futures=True)  # it renders nothing itself

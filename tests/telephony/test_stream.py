@@ -4,7 +4,6 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ def heard_texts():
 def stream_app(settings, redis_client, clock, heard_texts):
     """Stream mode; each call's recogniser returns the texts the test put in `heard_texts`."""
     factory = lambda locale: ScriptedRecognizer(heard_texts)  # noqa: E731
-    return make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+    return make_app(settings.replace(speech_mode="stream"), redis_client, clock,
                     IVR_RECOGNIZER_FACTORY=factory, IVR_PACED=False)
 
 
@@ -133,7 +132,7 @@ def test_recogniser_crash_mid_call_ends_at_a_human(settings, redis_client, clock
         def feed(self, pcm):
             raise RuntimeError("decoder died")
 
-    app = make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+    app = make_app(settings.replace(speech_mode="stream"), redis_client, clock,
                    IVR_RECOGNIZER_FACTORY=lambda locale: Broken(), IVR_PACED=False)
     with LiveServer(app) as server:
         record = call(server, [speech()])
@@ -152,7 +151,7 @@ def test_redis_dropping_mid_stream_call_ends_at_a_human(settings, clock):
             server.connected = False  # the store goes away just as the caller finishes speaking
             return Utterance("my internet keeps dropping out")
 
-    app = make_app(replace(settings, speech_mode="stream"), fakeredis.FakeRedis(server=server, decode_responses=True),
+    app = make_app(settings.replace(speech_mode="stream"), fakeredis.FakeRedis(server=server, decode_responses=True),
                    clock, IVR_RECOGNIZER_FACTORY=lambda locale: RedisDropsNow(), IVR_PACED=False)
     with LiveServer(app) as server_:
         record = call(server_, [speech()])
@@ -311,7 +310,7 @@ def test_a_burst_of_calls_gets_one_admission_decision_each_across_workers(settin
 
     from tests.conftest import TwilioHelper
 
-    workers = [make_app(replace(settings, speech_mode="stream", max_streams=8), redis_client, clock,
+    workers = [make_app(settings.replace(speech_mode="stream", max_streams=8), redis_client, clock,
                         IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([])) for _ in range(2)]
     answers = []
     for i in range(10):

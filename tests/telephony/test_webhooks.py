@@ -105,18 +105,16 @@ def test_signature_for_another_token_or_tampered_params_is_rejected(client):
 
 
 def test_public_url_behind_a_proxy_is_used_for_signatures(settings, redis_client, clock):
-    from dataclasses import replace
 
-    app = make_app(replace(settings, public_url="https://ivr.example.com"), redis_client, clock)
+    app = make_app(settings.replace(public_url="https://ivr.example.com"), redis_client, clock)
     proxied = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
     assert proxied.post("/voice/incoming", CALL).status_code == 200
     assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
 
 
 def test_no_auth_token_configured_rejects_everything(settings, redis_client, clock, caplog):
-    from dataclasses import replace
 
-    app = make_app(replace(settings, twilio_auth_token=""), redis_client, clock)
+    app = make_app(settings.replace(twilio_auth_token=""), redis_client, clock)
     with caplog.at_level(logging.ERROR):
         assert TwilioHelper(app.test_client()).post("/voice/incoming", CALL).status_code == 403
     assert "no Twilio auth token" in caplog.text
@@ -240,10 +238,9 @@ def test_broken_grammar_is_refused_and_the_previous_one_keeps_serving(tmp_path, 
                                                                       caplog, grammar_dir):
     import os
     import shutil
-    from dataclasses import replace
 
     shutil.copytree(grammar_dir / "en-US", tmp_path / "grammars" / "en-US")  # one locale: one classifier to train
-    app = make_app(replace(settings, grammar_dir=str(tmp_path / "grammars")), redis_client, clock)
+    app = make_app(settings.replace(grammar_dir=str(tmp_path / "grammars")), redis_client, clock)
     catalog = app.extensions["ivr.catalog"]
     path = tmp_path / "grammars" / "en-US" / "hotline.yaml"
     path.write_text(path.read_text().replace("max_retries: 2", "max_retries: lots"))
@@ -319,11 +316,10 @@ def test_only_keypad_characters_count_as_keys_and_speech_is_capped(twilio, app):
 
 
 def test_control_characters_never_reach_the_twiml(settings, redis_client, clock):
-    from dataclasses import replace
 
     from ivr.speech.recognizer import ScriptedRecognizer
 
-    app = make_app(replace(settings, speech_mode="stream"), redis_client, clock,
+    app = make_app(settings.replace(speech_mode="stream"), redis_client, clock,
                    IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([]))
     root = twiml(TwilioHelper(app.test_client()).post("/voice/incoming", {**CALL, "From": "+1555\x00\x07<x>"}))
     caller = next(p for p in root.findall("./Connect/Stream/Parameter") if p.get("name") == "caller")

@@ -3,7 +3,6 @@ serves it (its own catalog, so publishing never touches the other tests' shared 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,7 @@ def small_hotline(folder: Path) -> Path:
 @pytest.fixture
 def admin_app(settings, redis_client, clock, tmp_path):
     grammar_dir = small_hotline(tmp_path / "grammars")
-    app = make_app(replace(settings, grammar_dir=str(grammar_dir), nlu_encoder=False, secret_key="k" * 32,
+    app = make_app(settings.replace(grammar_dir=str(grammar_dir), nlu_encoder=False, secret_key="k" * 32,
                            cache_dir=str(CLASSIFIER_CACHE)), redis_client, clock)
     accounts = AdminAccounts(app.extensions["ivr.store"].redis)
     accounts.save(Admin("ada", "admin", CHEAP_HASH))

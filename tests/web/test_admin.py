@@ -4,7 +4,6 @@ requests and the audit log."""
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 import pytest
 
@@ -173,7 +172,7 @@ def test_form_edits_keep_the_files_comments_and_order(admin_app):
 
 def test_a_version_published_by_one_app_serves_on_another_sharing_its_redis(admin_app, settings, redis_client, clock,
                                                                               tmp_path):
-    other = make_app(replace(admin_app.config["IVR_SETTINGS"], spool_dir=str(tmp_path / "other-spool")),
+    other = make_app(admin_app.config["IVR_SETTINGS"].replace(spool_dir=str(tmp_path / "other-spool")),
                      redis_client, clock)
     catalog = other.extensions["ivr.catalog"]
     installed, stopped = threading.Event(), threading.Event()

@@ -2,7 +2,6 @@
 wrap-up and the browser phone's access token."""
 import json
 import re
-from dataclasses import replace
 
 import jwt
 import pytest
@@ -19,7 +18,7 @@ PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  #
 @pytest.fixture
 def app(settings, redis_client, clock, phone):
     clock.now = MONDAY_10AM
-    app = make_app(replace(settings, secret_key="s" * 32, twilio_account_sid="AC" + "1" * 32,
+    app = make_app(settings.replace(secret_key="s" * 32, twilio_account_sid="AC" + "1" * 32,
                            twilio_api_key="SK" + "2" * 32, twilio_api_secret="x" * 32,
                            twilio_twiml_app_sid="AP" + "3" * 32), redis_client, clock, IVR_TELEPHONY=phone)
     store = app.extensions["ivr.desk"].agents
@@ -126,7 +125,7 @@ def test_the_browser_phone_token_carries_a_voice_grant_for_the_agents_identity(a
     assert claims["grants"]["identity"] == "alice"
     assert claims["grants"]["voice"] == {"incoming": {"allow": True},
                                          "outgoing": {"application_sid": "AP" + "3" * 32}}
-    bare = make_app(replace(settings, secret_key="s" * 32), redis_client, clock)
+    bare = make_app(settings.replace(secret_key="s" * 32), redis_client, clock)
     bare.extensions["ivr.desk"].agents.save_agent(Agent("alice", "A", password_hash=PASSWORD_HASH))
     unconfigured, _ = sign_in(bare)
     answer = unconfigured.get("/agent/token")

@@ -3,7 +3,6 @@ call rings the desk and the screen pop shows what the caller said before the age
 browser phone is replaced by a stand-in device (the page's adapter looks for window.IVR_FAKE_DEVICE); the Twilio
 side is driven with signed webhooks exactly as Twilio would send them."""
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,7 +72,7 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_t
         settings, redis_client, clock, browser):
     clock.now = MONDAY_10AM
     phone = FakeTelephony()
-    app = make_app(replace(settings, secret_key="k" * 32), redis_client, clock, IVR_TELEPHONY=phone)
+    app = make_app(settings.replace(secret_key="k" * 32), redis_client, clock, IVR_TELEPHONY=phone)
     for agent_id, name in (("alice", "Alice Example"), ("bob", "Bob Example")):
         app.extensions["ivr.desk"].agents.save_agent(Agent(agent_id, name, skills=("billing",),
                                                            password_hash=PASSWORD_HASH))
