@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from flask import Flask, request
 
 from ivr import logs
 from ivr.config import Settings
+
+if TYPE_CHECKING:
+    from ivr.nlu.catalog import GrammarCatalog
 
 log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 64 * 1024  # Twilio's webhooks are a few kB; a bigger body is refused before it is read
@@ -16,13 +22,11 @@ MAX_REQUEST_BYTES = 64 * 1024  # Twilio's webhooks are a few kB; a bigger body i
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. `test_config` may carry fakes: IVR_SETTINGS, REDIS_CLIENT, IVR_CLOCK, IVR_ACTIONS (a
     self-service registry), IVR_CATALOG (grammars already trained), IVR_TTS, IVR_RECOGNIZER_FACTORY, IVR_PACED,
-    IVR_TELEPHONY (the REST seam that rings agents)."""
+    IVR_TELEPHONY (the REST seam that rings agents), IVR_BACKGROUND_WARM_UP, IVR_WARM_UP_GATE."""
     from ivr import speech, store, telephony, web
     from ivr.admin import GrammarWorkbench
     from ivr.conversation import Conversations
     from ivr.desk import AgentDesk
-    from ivr.nlu.catalog import GrammarCatalog
-    from ivr.nlu.encoder import load_encoder
     from ivr.selfservice import registry_for
     from ivr.store.admins import AuditLog
     from ivr.store.agents import AgentStore
@@ -51,25 +55,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     versions = GrammarVersions(app.extensions["ivr.store"].redis)
     catalog = app.config.get("IVR_CATALOG")
     if catalog is None:
-        encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
-        log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if encoder else "n-grams only")
-        catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions.names(),
-                                 encoder=encoder, cache_dir=settings.cache_dir, published=versions.published)
-        if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
-            catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
-        catalog.refresh()
-        if not app.testing:
-            catalog.watch()
-            versions.listen(catalog.refresh, catalog.stopped)
-    elif prompts is not None:
-        for locale in catalog.locales():
-            grammar = catalog.get(locale).grammar
-            prompts.prerender(grammar.static_prompts(), grammar.locale)
+        catalog = grammar_catalog(app, settings, actions.names(), versions, prompts)
+    else:
+        if prompts is not None:
+            for locale in catalog.locales():
+                grammar = catalog.get(locale).grammar
+                prompts.prerender(grammar.static_prompts(), grammar.locale)
+        check_locale(settings, catalog)
     app.extensions["ivr.catalog"] = catalog
-    if settings.locale not in catalog.locales():
-        log.error("IVR_LOCALE=%s has no grammar under %s (have: %s): calls that name no locale get %s",
-                  settings.locale, settings.grammar_dir, ", ".join(catalog.locales()) or "none",
-                  catalog.locales()[0] if catalog.locales() else "an apology and an agent")
     app.extensions["ivr.workbench"] = GrammarWorkbench(versions, catalog, AuditLog(app.extensions["ivr.store"].redis),
                                                        app.config.get("IVR_CLOCK", time.time))
     clock = app.config.get("IVR_CLOCK", time.time)
@@ -92,3 +85,48 @@ def create_app(test_config: dict | None = None) -> Flask:
         return "request too large", 413
 
     return app
+
+
+def grammar_catalog(app: Flask, settings: Settings, actions: Iterable[str], versions, prompts) -> GrammarCatalog:
+    """The live grammars. A served app loads them in the background, so the process answers /healthz at once and
+    /readyz once they are in (a webhook meanwhile waits a few seconds for them); tests and the tools that serve
+    themselves (IVR_BACKGROUND_WARM_UP false) load them before the first request, unless a test holds the warm-up
+    at IVR_WARM_UP_GATE."""
+    from ivr.nlu.catalog import GrammarCatalog
+    from ivr.nlu.encoder import load_encoder
+
+    catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions,
+                             cache_dir=settings.cache_dir, published=versions.published)
+    if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
+        catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
+    gate = app.config.get("IVR_WARM_UP_GATE")
+
+    def warm_up() -> None:
+        try:
+            if gate is not None:
+                gate.wait()
+            catalog.encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+            log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if catalog.encoder else "n-grams only")
+            catalog.refresh()
+            check_locale(settings, catalog)
+            if not app.testing:
+                catalog.watch()
+                versions.listen(catalog.refresh, catalog.stopped)
+        except Exception:
+            log.exception("grammars not loaded: calls go to an agent until a grammar loads")
+        finally:
+            catalog.ready.set()
+
+    if not app.config.get("IVR_BACKGROUND_WARM_UP", not app.testing) and gate is None:
+        warm_up()
+    else:
+        threading.Thread(target=warm_up, daemon=True, name="warm-up").start()
+    return catalog
+
+
+def check_locale(settings: Settings, catalog: GrammarCatalog) -> None:
+    if settings.locale not in catalog.locales():
+        log.error("IVR_LOCALE=%s has no grammar under %s (have: %s): calls that name no locale get %s",
+                  settings.locale, settings.grammar_dir, ", ".join(catalog.locales()) or "none",
+                  catalog.locales()[0] if catalog.locales() else "an apology and an agent")
+

@@ -43,7 +43,8 @@ def in_process_simulator(settings: Settings, *, at: str | None = None, echo=None
 
     settings = in_process(settings, speech_mode="gather", gather_prompts="say")  # <Say>: the transcript shows words
     phone = FakeTelephony() if agents else None
-    app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at), "IVR_TELEPHONY": phone})
+    app = create_app({"IVR_SETTINGS": settings, "IVR_CLOCK": fixed_clock(at), "IVR_TELEPHONY": phone,
+                      "IVR_BACKGROUND_WARM_UP": False})
     staff(app, list(agents))
     return TwilioSimulator(FlaskTransport(app.test_client()), auth_token=settings.twilio_auth_token,
                            base_url="http://localhost", api_token=settings.api_token, echo=echo, telephony=phone,
@@ -180,7 +181,7 @@ def stream_call(args: argparse.Namespace, settings: Settings) -> int:
     url = args.url
     if not url:
         settings = in_process(settings, speech_mode="stream")
-        config: dict = {"IVR_SETTINGS": settings}
+        config: dict = {"IVR_SETTINGS": settings, "IVR_BACKGROUND_WARM_UP": False}
         if not settings.vosk_model:
             print("[no IVR_VOSK_MODEL: a scripted recogniser hears the --say texts for the audio turns]")
             config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(args.say)
@@ -340,7 +341,7 @@ def cmd_bench_fuzz(args: argparse.Namespace) -> int:
     from ivr.testing.fuzz import fuzz
 
     settings = in_process(Settings.from_env(), speech_mode="gather", gather_prompts="say")
-    client = create_app({"IVR_SETTINGS": settings}).test_client()
+    client = create_app({"IVR_SETTINGS": settings, "IVR_BACKGROUND_WARM_UP": False}).test_client()
 
     def post(path, params, headers):
         response = client.post(path, data=params, headers=headers)

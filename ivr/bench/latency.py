@@ -38,7 +38,7 @@ def build_app(audio_dir: str, *, calls: int, model: str = ""):
     settings = Settings.from_env().replace(twilio_auth_token=TOKEN, api_token=TOKEN, vosk_model=model,
                                            audio_dir=audio_dir, speech_mode="stream", selfservice="demo",
                                            max_streams=calls)
-    config: dict = {"IVR_SETTINGS": settings}
+    config: dict = {"IVR_SETTINGS": settings, "IVR_BACKGROUND_WARM_UP": False}
     if not settings.vosk_model:  # no model here: real audio, scripted words (the figures measure the pipeline)
         config["IVR_RECOGNIZER_FACTORY"] = lambda locale: ScriptedRecognizer(SCRIPT)
     else:  # the model, with every call admitted: the benchmark measures what happens past the capacity too

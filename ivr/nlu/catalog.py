@@ -12,6 +12,7 @@ from ivr.nlu import Understanding, artifacts
 from ivr.nlu.classifier import Encoder
 
 log = logging.getLogger(__name__)
+WARM_UP_WAIT_S = 8.0  # a webhook that arrives while the process warms up waits this long (Twilio waits 15 s)
 
 
 def threshold_report(understanding: Understanding) -> str:
@@ -42,6 +43,7 @@ class GrammarCatalog:
         self._trained: dict[str, tuple[tuple, Understanding]] = {}  # locale → (training data, understanding)
         self.errors: dict[str, list[str]] = {}
         self._unknown_said: set[str] = set()
+        self.ready = threading.Event()  # the first load is done (grammars in, or refused)
         self._lock = threading.Lock()
         self.stopped = threading.Event()
 
@@ -62,6 +64,7 @@ class GrammarCatalog:
                     source = f"{locale} version {version}"
                     self.install(locale, source, functools.partial(parse_grammar, text, source,
                                                                    known_actions=self.known_actions))
+            self.ready.set()
             return dict(self.errors)
 
     def published_now(self) -> dict[str, tuple[int, str]]:
@@ -126,6 +129,11 @@ class GrammarCatalog:
     def get(self, locale: str | None = None) -> Understanding:
         """The understanding for a locale, falling back to the default locale (said once per locale)."""
         live, wanted = self._live, locale or self.default_locale
+        if wanted in live:
+            return live[wanted]
+        if not live and not self.ready.is_set():  # still warming up: a webhook waits a little rather than fail
+            self.ready.wait(WARM_UP_WAIT_S)
+            live = self._live
         if wanted in live:
             return live[wanted]
         if not live:

@@ -62,3 +62,53 @@ def test_liveness_and_readiness_probes(app, client):
     assert warming.status_code == 503 and warming.get_json()["prompts_pending"] == 1
     prompts._rendering.clear()
     assert client.get("/readyz").status_code == 200 and client.get("/readyz").get_json()["ready"] is True
+
+
+def test_a_warming_process_answers_healthz_at_once_and_turns_ready_only_when_its_grammars_are_in(
+        settings, redis_client, clock):
+    import threading
+
+    from ivr import create_app
+    from ivr.speech.tts import ToneRenderer
+    from tests.conftest import CLASSIFIER_CACHE, TwilioHelper
+
+    gate = threading.Event()  # holds the warm-up where a real one spends its seconds (encoder, training)
+    app = create_app({"TESTING": True, "IVR_SETTINGS": settings.replace(nlu_encoder=False,
+                                                                        cache_dir=str(CLASSIFIER_CACHE)),
+                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock, "IVR_TTS": ToneRenderer(),
+                      "IVR_WARM_UP_GATE": gate})
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    warming = client.get("/readyz")
+    assert warming.status_code == 503 and warming.get_json()["grammar"] is False
+    gate.set()
+    assert app.extensions["ivr.catalog"].ready.wait(60)
+    app.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # the grammar's prompts are rendered
+    assert client.get("/readyz").get_json()["ready"] is True
+    reply = TwilioHelper(client).post("/voice/incoming", {"CallSid": "CA" + "1" * 32, "From": "+15550100001"})
+    assert "Northwind Telecom" in reply.get_data(as_text=True)
+
+
+def test_a_webhook_during_warm_up_waits_for_the_grammars_then_answers(settings, redis_client, clock):
+    import threading
+
+    from ivr import create_app
+    from ivr.speech.tts import ToneRenderer
+    from tests.conftest import CLASSIFIER_CACHE, TwilioHelper
+
+    gate = threading.Event()
+    app = create_app({"TESTING": True, "IVR_SETTINGS": settings.replace(nlu_encoder=False,
+                                                                        cache_dir=str(CLASSIFIER_CACHE)),
+                      "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock, "IVR_TTS": ToneRenderer(),
+                      "IVR_WARM_UP_GATE": gate})
+    ready, waiting = app.extensions["ivr.catalog"].ready, threading.Event()
+    wait_for_ready = ready.wait
+    ready.wait = lambda timeout=None: waiting.set() or wait_for_ready(timeout)  # type: ignore[method-assign]
+    answered = []
+    webhook = threading.Thread(target=lambda: answered.append(TwilioHelper(app.test_client()).post(
+        "/voice/incoming", {"CallSid": "CA" + "2" * 32, "From": "+15550100001"}).get_data(as_text=True)))
+    webhook.start()
+    assert waiting.wait(30)  # the webhook is waiting for the grammars…
+    gate.set()  # …when the warm-up finishes
+    webhook.join(60)
+    assert "Northwind Telecom" in answered[0]
