@@ -31,7 +31,16 @@ class ThresholdChoice:
 def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, keep: float = 0.90, folds: int = 4,
                      seed: int = 0) -> ThresholdChoice | None:
     """None when the grammar is too small to leave intents out (fewer than three intents)."""
-    intents = sorted(grammar.intents)
+    phrases = {name: list(intent.phrases) for name, intent in grammar.intents.items()}
+    return choose_threshold_for(phrases, list(grammar.out_of_scope_examples), encoder, keep=keep, folds=folds,
+                                seed=seed)
+
+
+def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: list[str], encoder: Encoder | None,
+                         *, keep: float = 0.90, folds: int = 4, seed: int = 0) -> ThresholdChoice | None:
+    """The same from any labelled training data (intent → its phrases): `ivr bench nlu` chooses its threshold here
+    from a benchmark's training split only."""
+    intents = sorted(phrases)
     if len(intents) < 3:
         return None
     random.Random(seed).shuffle(intents)
@@ -41,21 +50,18 @@ def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, keep: float =
     out_scores: list[float] = []
     for held_out in groups:
         known = [name for name in intents if name not in held_out]
-        texts = list(grammar.out_of_scope_examples)
+        texts = list(out_of_scope_examples)
         labels, probes = [OUT_OF_SCOPE] * len(texts), []
         for name in known:
-            phrases = grammar.intents[name].phrases
-            cut = max(1, len(phrases) // 5)
-            probes += [(phrase, name) for phrase in phrases[:cut]]
-            texts += phrases[cut:]
-            labels += [name] * (len(phrases) - cut)
+            cut = max(1, len(phrases[name]) // 5)
+            probes += [(phrase, name) for phrase in phrases[name][:cut]]
+            texts += phrases[name][cut:]
+            labels += [name] * (len(phrases[name]) - cut)
         model = IntentClassifier.train(texts, labels, encoder=encoder)
-        for phrase, name in probes:
-            score, top = _in_scope_score(model, phrase)
+        for (score, top), (_, name) in zip(in_scope_scores(model, [p for p, _ in probes]), probes, strict=True):
             in_scores.append(score)
             in_correct.append(top == name)
-        out_scores += [_in_scope_score(model, phrase)[0]
-                       for name in held_out for phrase in grammar.intents[name].phrases]
+        out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
     scores, correct, outside = np.array(in_scores), np.array(in_correct), np.array(out_scores)
     threshold = 0.0
     for candidate in sorted(set(scores.tolist()), reverse=True):
@@ -66,9 +72,16 @@ def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, keep: float =
                            float((outside < threshold).mean()), (len(scores), len(outside)))
 
 
-def _in_scope_score(model: IntentClassifier, text: str) -> tuple[float, str | None]:
-    """The best in-scope intent's score (0 when the model puts the out-of-scope class first), and that intent."""
-    ranking = model.rank([text])
-    if ranking[0][0] == OUT_OF_SCOPE:
-        return 0.0, None
-    return ranking[0][1], ranking[0][0]
+def in_scope_scores(model: IntentClassifier, texts: list[str]) -> list[tuple[float, str | None]]:
+    """Per text: the best in-scope intent's score (0 when the model puts the out-of-scope class first) and that
+    intent, classified in one batch."""
+    if not texts:
+        return []
+    probs = model.predict_proba(texts)
+    labels = np.array(model.labels)
+    in_scope = labels != OUT_OF_SCOPE
+    out = []
+    for row in probs:
+        top = labels[row.argmax()]
+        out.append((0.0, None) if top == OUT_OF_SCOPE else (float(row[in_scope].max()), str(top)))
+    return out
