@@ -6,6 +6,7 @@ classifier runs on n-gram features alone."""
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ class SentenceEncoder:
     """BERT forward pass + mean pooling + L2 normalisation, matching sentence-transformers' output."""
 
     def __init__(self, model_dir: Path, *, max_tokens: int = 64):
-        self.model_id = f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}"  # names a trained artefact
+        # names a trained artefact: the weights, and how they are run (f32: the whole forward pass in float32)
+        self.model_id = f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}:f32"
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -109,6 +111,8 @@ class SentenceEncoder:
         return out
 
     def _forward(self, batch: list[list[int]]) -> np.ndarray:
+        # Float32 throughout: a NumPy float64 scalar (np.sqrt(…)) in one expression would promote every later
+        # matrix product to float64, several times slower.
         n, length = len(batch), max(len(ids) for ids in batch)
         ids = np.zeros((n, length), dtype=np.int64)
         mask = np.zeros((n, length), dtype=np.float32)
@@ -121,15 +125,16 @@ class SentenceEncoder:
         for qkv, qkv_b, out_w, out_b, norm1, up_w, up_b, down_w, down_b, norm2 in self.layers:
             q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
             q, k, v = (t.reshape(n, length, self.heads, head_dim).transpose(0, 2, 1, 3) for t in (q, k, v))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(head_dim) + attention_bias
+            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + attention_bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
             context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dim)
             x = _layer_norm(x + context @ out_w + out_b, *norm1)
             hidden = x @ up_w + up_b
-            hidden = 0.5 * hidden * (1.0 + erf(hidden / np.sqrt(2.0)))
+            hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
             x = _layer_norm(x + hidden @ down_w + down_b, *norm2)
         pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        assert pooled.dtype == np.float32
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
