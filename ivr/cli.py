@@ -326,6 +326,13 @@ def cmd_bench_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_retries(args: argparse.Namespace) -> int:
+    from ivr.bench.retries import run
+
+    run(args.trials)
+    return 0
+
+
 def cmd_bench_startup(args: argparse.Namespace) -> int:
     from ivr.bench.load import startup
 
@@ -533,6 +540,9 @@ def build_parser() -> argparse.ArgumentParser:
     load = bench_sub.add_parser("load", help="whole calls against gunicorn + redis-server on 127.0.0.1")
     load.add_argument("--calls", default="50,100,200", help="concurrency levels, comma-separated")
     load.set_defaults(func=cmd_bench_load)
+    retries = bench_sub.add_parser("retries", help="identical webhook copies on two workers at once: turns advanced")
+    retries.add_argument("--trials", type=int, default=1000)
+    retries.set_defaults(func=cmd_bench_retries)
     bench_sub.add_parser("startup", help="gunicorn start-up (cold, warm) and shutdown times").set_defaults(
         func=cmd_bench_startup)
     fuzzing = bench_sub.add_parser("fuzz", help="signed hostile webhooks: server errors and invalid TwiML")

@@ -80,7 +80,7 @@ def in_scope_scores(model: IntentClassifier, texts: list[str]) -> list[tuple[flo
     probs = model.predict_proba(texts)
     labels = np.array(model.labels)
     in_scope = labels != OUT_OF_SCOPE
-    out = []
+    out: list[tuple[float, str | None]] = []
     for row in probs:
         top = labels[row.argmax()]
         out.append((0.0, None) if top == OUT_OF_SCOPE else (float(row[in_scope].max()), str(top)))
