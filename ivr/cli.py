@@ -450,6 +450,20 @@ def cmd_grammar_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def roster(sub, command: str, help_text: str, func, key: str):
+    """`ivr agents|admins`: list, remove and set-password work alike; each adds its own `add`."""
+    parser = sub.add_parser(command, help=help_text)
+    commands = parser.add_subparsers(dest=f"{command}_command", required=True)
+    commands.add_parser("list", help=f"the {command}, one a line").set_defaults(func=func)
+    for name, text in (("remove", f"remove one of the {command}"), ("set-password", "set a password")):
+        one = commands.add_parser(name, help=text)
+        one.add_argument(key)
+        if name == "set-password":
+            one.add_argument("--password-stdin", action="store_true")
+        one.set_defaults(func=func)
+    return commands
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Voice IVR replacement service")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -471,9 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--record", help="stream mode: save what the caller heard to this WAV")
     call.add_argument("--realtime", action="store_true", help="stream mode: pace caller audio at 20 ms per frame")
     call.set_defaults(func=cmd_call)
-    agents = sub.add_parser("agents", help="the agents who take calls (needs REDIS_URL)")
-    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
-    agents_sub.add_parser("list", help="agents, their skills and state").set_defaults(func=cmd_agents)
+    agents_sub = roster(sub, "agents", "the agents who take calls (needs REDIS_URL)", cmd_agents, "id")
     add = agents_sub.add_parser("add", help="add an agent (asks for a password)")
     add.add_argument("id", help="short id; the browser phone identity is client:<id>")
     add.add_argument("--name")
@@ -482,28 +494,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--contact", help="a phone number instead of the browser phone")
     add.add_argument("--password-stdin", action="store_true")
     add.set_defaults(func=cmd_agents)
-    remove = agents_sub.add_parser("remove", help="remove an agent")
-    remove.add_argument("id")
-    remove.set_defaults(func=cmd_agents)
-    password = agents_sub.add_parser("set-password", help="set an agent's password")
-    password.add_argument("id")
-    password.add_argument("--password-stdin", action="store_true")
-    password.set_defaults(func=cmd_agents)
-    admins = sub.add_parser("admins", help="who may use the admin pages (needs REDIS_URL; or ivr serve --admin)")
-    admins_sub = admins.add_subparsers(dest="admins_command", required=True)
-    admins_sub.add_parser("list", help="admins and supervisors").set_defaults(func=cmd_admins)
+    admins_sub = roster(sub, "admins", "who may use the admin pages (needs REDIS_URL; or ivr serve --admin)",
+                        cmd_admins, "name")
     admin_add = admins_sub.add_parser("add", help="add an admin or supervisor (asks for a password)")
     admin_add.add_argument("name")
     admin_add.add_argument("--role", default="admin", help="admin (changes grammars and data) or supervisor (looks)")
     admin_add.add_argument("--password-stdin", action="store_true")
     admin_add.set_defaults(func=cmd_admins)
-    admin_remove = admins_sub.add_parser("remove", help="remove an admin")
-    admin_remove.add_argument("name")
-    admin_remove.set_defaults(func=cmd_admins)
-    admin_password = admins_sub.add_parser("set-password", help="set an admin's password")
-    admin_password.add_argument("name")
-    admin_password.add_argument("--password-stdin", action="store_true")
-    admin_password.set_defaults(func=cmd_admins)
     inbox = sub.add_parser("inbox", help="what callers said when the bot failed them (needs REDIS_URL)")
     inbox.add_argument("--locale")
     inbox.add_argument("--top", type=int, default=50)
