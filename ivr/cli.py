@@ -333,6 +333,13 @@ def cmd_bench_retries(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_closes(args: argparse.Namespace) -> int:
+    from ivr.bench.closes import run
+
+    run()
+    return 0
+
+
 def cmd_bench_startup(args: argparse.Namespace) -> int:
     from ivr.bench.load import startup
 
@@ -540,6 +547,8 @@ def build_parser() -> argparse.ArgumentParser:
     retries = bench_sub.add_parser("retries", help="identical webhook copies on two workers at once: turns advanced")
     retries.add_argument("--trials", type=int, default=1000)
     retries.set_defaults(func=cmd_bench_retries)
+    bench_sub.add_parser("closes", help="streams closing late or never: do other requests stall?").set_defaults(
+        func=cmd_bench_closes)
     bench_sub.add_parser("startup", help="gunicorn start-up (cold, warm) and shutdown times").set_defaults(
         func=cmd_bench_startup)
     fuzzing = bench_sub.add_parser("fuzz", help="signed hostile webhooks: server errors and invalid TwiML")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 
 from flask import Flask, abort, current_app, request
@@ -19,6 +20,7 @@ from ivr.telephony.stream_identity import token_is_valid
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 5.0  # a socket that sends no valid `start` within this is closed (it holds a thread)
 IDLE_TIMEOUT_S = 60.0  # a started stream that sends nothing (Twilio sends a frame every 20 ms) is closed
+CLOSE_WAIT_S = 1.0  # how long a closing stream's thread waits for the peer to answer the close frame
 
 
 def stream_url() -> str:
@@ -82,9 +84,9 @@ def init_app(app: Flask) -> None:
     def media(ws) -> None:
         """One call's Media Stream: receive, translate, hand to the session; it never blocks this loop."""
         speech = current_app.extensions["ivr.speech"]
-        socket = TwilioSocket(ws)
+        twilio_socket = TwilioSocket(ws)
         session = MediaSession(current_app.extensions["ivr.conversations"], speech.prompts, speech.recognizer_for,
-                               socket.send, socket.close, pool=speech.workers, paced=speech.paced)
+                               twilio_socket.send, twilio_socket.close, pool=speech.workers, paced=speech.paced)
         speech.stream_opened(session)
         try:
             while ws.connected:
@@ -103,7 +105,7 @@ def init_app(app: Flask) -> None:
                         log.warning("closing /media from %s: start for %s refused (a second start, or no valid "
                                     "stream token for that call)", request.remote_addr, frame.call_sid)
                         break
-                    socket.stream_sid = frame.stream_sid
+                    twilio_socket.stream_sid = frame.stream_sid
                     logs.call_sid.set(frame.call_sid)  # the session's lane jobs inherit it
                     logs.locale.set(frame.parameters.get("locale", "-"))
                 elif not session.call_sid and frame is not None:
@@ -117,3 +119,22 @@ def init_app(app: Flask) -> None:
                 current_app.extensions["ivr.store"].release_stream(session.call_sid)
             except Exception:  # the status callback releases it too, or it goes stale
                 log.exception("call %s: stream slot not released", session.call_sid)
+            close_stream(ws)
+
+
+def close_stream(ws, *, wait_s: float = CLOSE_WAIT_S) -> None:
+    """End the WebSocket here, on this request's thread: send the close frame, give the peer `wait_s` to answer it
+    (Twilio does at once), then shut the TCP connection. Left to the server, gunicorn's gthread worker would wait
+    up to 2 s for the peer's FIN on its main loop, and no other request of that worker is served meanwhile
+    (`ivr bench closes`)."""
+    try:
+        ws.close()
+    except Exception:  # the peer closed first
+        pass
+    reader = getattr(ws, "thread", None)
+    if reader is not None:
+        reader.join(wait_s)  # the socket's reader ends when the peer's close frame arrives
+    try:
+        ws.sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed: nothing is left to linger on
+        pass
