@@ -99,7 +99,7 @@ class VoiceActivity:
     Cheap enough to run on every 20 ms frame; it only decides *when*, the recogniser decides *what*."""
 
     threshold_db: float = 12.0  # above the tracked noise floor
-    onset: int = 3
+    onset: int = 2
     floor_db: float = 30.0
     loud_run: int = 0
     quiet_run: int = 0
