@@ -15,7 +15,7 @@ import numpy as np
 from ivr.config import Settings
 from ivr.speech.recognizer import ScriptedRecognizer
 from ivr.testing.simulator import HttpTransport, TwilioSimulator
-from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamRecord, StreamTurn
+from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamRecord, StreamTurn, trailing_silence_ms
 
 TOKEN = "bench-token"
 SCRIPT = ["what's the weather like", "my internet keeps dropping out"]
@@ -184,6 +184,9 @@ def measure(app, speech: StreamTurn, *, calls: int, out=print) -> None:
             out(f"frame handling on the receive thread, {name:32s} p50 {pct(ms, 50):6.3f} ms  "
                 f"p99 {pct(ms, 99):6.3f} ms  max {max(ms):6.2f} ms  ({len(ms)} frames at 20 ms)")
         out(f"    slow / fast p99: {pct(slow, 99) / pct(base, 99):.2f}x")
+    end_silence = app.extensions["ivr.catalog"].get("en-US").grammar.timing.end_silence_ms.intent
+    trailing = trailing_silence_ms(speech.audio)
+    allowance = end_silence - trailing  # the reply cannot come sooner than this after the recording ends
     with LiveServer(app) as server:
         if not model:
             hooks = webhook_round_trips(server.url)
@@ -198,6 +201,10 @@ def measure(app, speech: StreamTurn, *, calls: int, out=print) -> None:
             out(f"{count:3d} concurrent: {done}/{count} calls reached a queue in {wall:5.1f} s")
             out(f"    end of caller audio → first reply frame  p50 {pct(replies, 50):6.0f} ms  "
                 f"p95 {pct(replies, 95):6.0f} ms  (endpointing silence included)")
+            beyond = [r - allowance for r in replies]
+            out(f"    …beyond the configured {end_silence} ms end-of-turn silence (the recording ends "
+                f"{trailing} ms after its speech)  p50 {pct(beyond, 50):6.0f} ms  p95 {pct(beyond, 95):6.0f} ms  "
+                f"(target p95 ≤ 300 ms at 1 call, ≤ 700 ms at the admitted count)")
             out(f"    barge-in speech onset → clear            p50 {pct(clears, 50):6.0f} ms  "
                 f"p95 {pct(clears, 95):6.0f} ms")
             out(f"    prompt frames late for a playback clock: {late}/{heard} ({late / max(1, heard):.2%})")

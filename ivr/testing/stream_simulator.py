@@ -241,6 +241,18 @@ def speech_onset(ulaw: bytes) -> int:
     return 0
 
 
+def trailing_silence_ms(ulaw: bytes) -> int:
+    """How long a recording stays quiet after its last loud frame (the caller's speech ended that much earlier)."""
+    from ivr.speech.audio import VoiceActivity
+
+    vad, last, count = VoiceActivity(), 0, 0
+    for index, frame in enumerate(frames(ulaw)):
+        vad.update(ulaw_to_pcm(frame))
+        last = index if vad.loud_run else last
+        count = index + 1
+    return (count - 1 - last) * 20
+
+
 def silence(seconds: float) -> StreamTurn:
     """A caller who says nothing (the service's no-input timeout must fire)."""
     return StreamTurn(audio=SILENCE * int(seconds * 50))

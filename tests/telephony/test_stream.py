@@ -465,3 +465,10 @@ def test_a_closing_stream_is_shut_on_its_own_thread_not_left_to_linger_in_the_se
     peer = Peer()
     close_stream(peer, wait_s=0.0)
     assert peer.closed and peer.shut == sockets.SHUT_RDWR
+
+
+def test_the_latency_bench_knows_how_long_its_recording_stays_quiet_after_the_speech():
+    from ivr.testing.stream_simulator import SILENCE, tone_speech, trailing_silence_ms
+
+    assert trailing_silence_ms(SILENCE * 5 + tone_speech(0.5) + SILENCE * 15) == 300
+    assert trailing_silence_ms(tone_speech(0.5)) == 0
