@@ -117,7 +117,7 @@ def login_post():  # rate-limited in init_app
         log.warning("admin sign-in refused for %r from %s", name[:40], request.remote_addr)
         flash("Unknown name or wrong password.")
         return render_template("admin/login.html"), 401
-    session.clear()
+    session.pop("admin", None)  # the desk and the admin pages share the cookie: leave the other signed in
     session["admin"] = admin.name
     audit().record(admin.name, "signed in", request.remote_addr or "", now=now())
     target = request.args.get("next", "")
@@ -127,7 +127,7 @@ def login_post():  # rate-limited in init_app
 @bp.post("/logout")
 @signed_in()
 def logout(me: str):
-    session.clear()
+    session.pop("admin", None)
     return redirect(url_for("admin.login"))
 
 

@@ -68,7 +68,7 @@ def login_post():  # rate-limited in init_app
         log.warning("desk sign-in refused for %r from %s", agent_id[:40], request.remote_addr)
         flash("Unknown agent or wrong password.")
         return render_template("desk/login.html"), 401
-    session.clear()
+    session.pop("agent", None)  # the desk and the admin pages share the cookie: leave the other signed in
     session["agent"] = agent.id
     log.info("desk: %s signed in", agent.id)
     target = request.args.get("next", "")
@@ -82,7 +82,7 @@ def logout(agent_id: str):
         desk().set_unavailable(agent_id)
     except ValueError:
         pass  # on a call: the leg ends on its own
-    session.clear()
+    session.pop("agent", None)
     return redirect(url_for("desk.login"))
 
 

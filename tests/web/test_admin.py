@@ -323,3 +323,16 @@ def test_ivr_admins_adds_lists_and_sets_passwords(redis_client, role, monkeypatc
 
 def test_classifier_cache_is_shared(admin_app):
     assert str(CLASSIFIER_CACHE) == admin_app.config["IVR_SETTINGS"].cache_dir
+
+
+def test_signing_in_to_the_desk_keeps_the_admin_signed_in_in_the_same_browser(admin_app, ada):
+    from ivr.store.agents import Agent
+    from tests.web.conftest import ADMIN_PASSWORD, CHEAP_HASH
+
+    admin_app.extensions["ivr.desk"].agents.save_agent(Agent("ada", "Ada", skills=("billing",),
+                                                             password_hash=CHEAP_HASH))
+    response = ada.post("/agent/login", data={"agent": "ada", "password": ADMIN_PASSWORD, "csrf_token": ada.token})
+    assert response.status_code == 302
+    assert ada.get("/agent/").status_code == 200 and ada.get("/admin/audit").status_code == 200
+    ada.post("/admin/logout", data={"csrf_token": ada.token})
+    assert ada.get("/agent/").status_code == 200 and ada.get("/admin/audit").status_code == 302
