@@ -29,7 +29,7 @@ ENV IVR_GRAMMAR_DIR=/srv/ivr/grammars \
 EXPOSE 8000
 USER nobody
 # gthread: a Media Stream holds a thread for the length of its call, so --threads must stay well above
-# IVR_MAX_STREAMS (default 8) for webhooks to always find a thread. --timeout is gthread's worker heartbeat, which the
+# IVR_MAX_STREAMS (default 8) for webhooks to always find a thread; a worker refuses sockets past IVR_MAX_STREAMS + 2. --timeout is gthread's worker heartbeat, which the
 # main loop keeps while threads serve long streams. gunicorn is pinned by requirements.lock (27.0.1, measured with
 # `ivr bench closes`: a stream's thread shuts its own socket, so gthread's main loop never lingers on a closing one).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \

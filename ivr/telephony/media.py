@@ -20,6 +20,7 @@ from ivr.telephony.stream_identity import token_is_valid
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 5.0  # a socket that sends no valid `start` within this is closed (it holds a thread)
 IDLE_TIMEOUT_S = 60.0  # a started stream that sends nothing (Twilio sends a frame every 20 ms) is closed
+SOCKET_MARGIN = 2  # sockets past IVR_MAX_STREAMS a worker still accepts (a closing call overlapping a new one)
 CLOSE_WAIT_S = 1.0  # how long a closing stream's thread waits for the peer to answer the close frame
 
 
@@ -76,9 +77,18 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_unsigned_upgrade() -> None:
         """Checked before the WebSocket handshake, so an unsigned client never gets a socket."""
-        if request.path == "/media" and not upgrade_is_signed():
+        if request.path != "/media":
+            return
+        if not upgrade_is_signed():
             log.warning("403 /media from %s: missing or invalid X-Twilio-Signature on the upgrade", request.remote_addr)
             abort(403)
+        # Every open socket holds a server thread. Twilio opens one per admitted stream call (IVR_MAX_STREAMS across
+        # all workers), so more open here are replays of a captured upgrade: refused before they take a thread.
+        limit = current_app.config["IVR_SETTINGS"].max_streams + SOCKET_MARGIN
+        if current_app.extensions["ivr.speech"].active_streams >= limit:
+            log.warning("503 /media from %s: %d sockets already open on this worker (limit %d)", request.remote_addr,
+                        current_app.extensions["ivr.speech"].active_streams, limit)
+            abort(503)
 
     @sock.route("/media")
     def media(ws) -> None:

@@ -472,3 +472,22 @@ def test_the_latency_bench_knows_how_long_its_recording_stays_quiet_after_the_sp
 
     assert trailing_silence_ms(SILENCE * 5 + tone_speech(0.5) + SILENCE * 15) == 300
     assert trailing_silence_ms(tone_speech(0.5)) == 0
+
+
+def test_sockets_past_the_stream_limit_are_refused_before_they_take_a_thread(settings, redis_client, clock):
+    """Each open socket holds a server thread; Twilio opens one per admitted call, so a worker refuses sockets past
+    IVR_MAX_STREAMS (+2 for a closing call overlapping a new one): replays of a captured upgrade cannot take every
+    thread from the webhooks."""
+    from twilio.request_validator import RequestValidator
+
+    app = make_app(settings.replace(speech_mode="stream", max_streams=1), redis_client, clock,
+                   IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([]), IVR_PACED=False)
+    with LiveServer(app) as server:
+        url = server.url.replace("http", "ws") + "/media"
+        signed = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, {})}
+        held = [simple_websocket.Client.connect(url, headers=signed) for _ in range(3)]
+        assert app.extensions["ivr.speech"].wait_for_streams(3, timeout=30)
+        with pytest.raises(simple_websocket.ConnectionError):
+            simple_websocket.Client.connect(url, headers=signed)
+        for client in held:
+            client.close()
