@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
 from ivr import dialog
 from ivr.dialog import DialogState
@@ -30,6 +30,10 @@ from ivr.types import Hangup, Listen, RunSelfService, Say, Transfer, Utterance
 
 MIN_PHRASES = 5
 SIMILAR = 0.8  # word overlap (Jaccard) above which two phrases of different intents are flagged
+
+
+class DraftError(ValueError):
+    """A form's edit cannot be made to the draft (it names nothing there, or the draft is not YAML)."""
 
 
 class StaleDraft(Exception):
@@ -150,7 +154,10 @@ class GrammarWorkbench:
         yaml.width = 4096  # never re-wrap a prompt
         yaml.indent(mapping=2, sequence=4, offset=2)  # the shipped files' style: "  - phrase" under its key
         yaml.preserve_quotes = True
-        data = yaml.load(self.draft(locale)["text"])
+        try:
+            data = yaml.load(self.draft(locale)["text"])
+        except YAMLError as exc:
+            raise DraftError(f"the {locale} draft is not valid YAML ({exc}); mend it in the YAML view first") from None
         change(data)
         out = io.StringIO()
         yaml.dump(data, out)
@@ -159,7 +166,7 @@ class GrammarWorkbench:
     def add_phrase(self, locale: str, intent: str, phrase: str, *, by: str) -> None:
         def change(data: Any) -> None:
             if intent not in data.get("intents", {}):
-                raise KeyError(f"no intent {intent} in the {locale} draft")
+                raise DraftError(f"no intent {intent} in the {locale} draft")
             phrases = data["intents"][intent].setdefault("phrases", [])
             if phrase not in phrases:
                 phrases.append(phrase)
@@ -183,7 +190,7 @@ class GrammarWorkbench:
             node = data
             for key in path:
                 if not hasattr(node, "get") or key not in node:
-                    raise KeyError(f"no {'.'.join(path)} in the {locale} draft")
+                    raise DraftError(f"no {'.'.join(path)} in the {locale} draft")
                 node = node[key]
             for dotted, value in fields.items():
                 *parents, key = dotted.split(".")

@@ -28,7 +28,7 @@ from flask import (
 from werkzeug.security import check_password_hash
 
 from ivr import analytics
-from ivr.admin import GrammarWorkbench, StaleDraft
+from ivr.admin import DraftError, GrammarWorkbench, StaleDraft
 from ivr.grammar import GrammarError
 from ivr.speech.audio import transcribe
 from ivr.store.admins import AdminAccounts, AuditLog
@@ -174,7 +174,10 @@ def analytics_csv(me: str):
 @signed_in()
 def inbox_page(me: str):
     locale = locale_arg()
-    intents = workbench().understanding(workbench().draft(locale)["text"], f"{locale} draft").grammar.intents
+    try:
+        intents = workbench().understanding(workbench().draft(locale)["text"], f"{locale} draft").grammar.intents
+    except GrammarError:  # a draft being mended: offer the intents in service
+        intents = current_app.extensions["ivr.catalog"].get(locale).grammar.intents
     return render_template("admin/inbox.html", locale=locale, entries=inbox().entries(locale, now=now()),
                            intents=intents, ttl_days=inbox().ttl_s // DAY)
 
@@ -209,8 +212,8 @@ def inbox_action(me: str, locale: str, entry_id: str):
             flash(f"“{text}” marked out of scope in the draft.")
         elif action != "dismiss":
             abort(400)
-    except KeyError as exc:
-        flash(str(exc.args[0]))
+    except DraftError as exc:
+        flash(str(exc))
         return redirect(url_for("admin.inbox_page", locale=locale))
     inbox().dismiss(locale, entry_id)
     if action == "dismiss":
@@ -338,8 +341,8 @@ def edit(me: str, locale: str, form: str, name: str):
         fields = changed(locale, path, fields)
         workbench().update(locale, path, fields, by=me, what=f"edited {' '.join(path) or form}: {', '.join(fields)}")
         flash(f"Saved in the draft: {' '.join(path) or form}. Check the draft to see its effect.")
-    except KeyError as exc:
-        flash(str(exc.args[0]))
+    except DraftError as exc:
+        flash(str(exc))
     return redirect(url_for("admin.grammar_page", locale=locale) + f"#{form}-{name}".rstrip("-"))
 
 

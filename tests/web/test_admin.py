@@ -336,3 +336,20 @@ def test_signing_in_to_the_desk_keeps_the_admin_signed_in_in_the_same_browser(ad
     assert ada.get("/agent/").status_code == 200 and ada.get("/admin/audit").status_code == 200
     ada.post("/admin/logout", data={"csrf_token": ada.token})
     assert ada.get("/agent/").status_code == 200 and ada.get("/admin/audit").status_code == 302
+
+
+def test_a_draft_that_is_not_yaml_is_said_on_the_pages_and_loses_nothing(admin_app, ada):
+    call(admin_app, "my bill is wrong", "no")
+    ada.post("/admin/grammars/en-US/draft", data={"csrf_token": ada.token, "text": "intents: [unclosed"})
+    inbox = ada.get("/admin/inbox?locale=en-US")
+    assert inbox.status_code == 200 and "my bill is wrong" in inbox.get_data(as_text=True)
+    entry = admin_app.extensions["ivr.conversations"].inbox.entries("en-US", now=admin_app.extensions[
+        "ivr.conversations"].clock())[0]
+    page = ada.post(f"/admin/inbox/en-US/{entry['id']}", data={"csrf_token": ada.token, "action": "promote",
+                                                               "intent": "billing_question"},
+                    follow_redirects=True).get_data(as_text=True)
+    assert "the en-US draft is not valid YAML" in page and "my bill is wrong" in page  # still in the inbox
+    page = ada.post("/admin/grammars/en-US/edit/thresholds", data={"csrf_token": ada.token, "confirm": "0.7"},
+                    follow_redirects=True).get_data(as_text=True)
+    assert "not valid YAML" in page and admin_app.extensions["ivr.workbench"].draft("en-US")["text"] == (
+        "intents: [unclosed")
