@@ -38,3 +38,12 @@ def test_passwords_in_urls_are_masked():
     assert logs.mask_url("redis://:s3cret@redis.internal:6379/0") == "redis://:***@redis.internal:6379/0"
     assert logs.mask_url("redis://user:pw@h/1") == "redis://user:***@h/1"
     assert logs.mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_request_without_a_call_logs_a_dash_not_invalid(client):
+    from ivr import logs
+
+    client.get("/healthz")  # the request's context stays set on this thread afterwards
+    assert (logs.call_sid.get(), logs.locale.get()) == ("-", "-")
+    client.get("/healthz?locale=de-DE&call=not-a-callsid")
+    assert (logs.call_sid.get(), logs.locale.get()) == ("invalid", "de-DE")

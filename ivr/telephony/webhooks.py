@@ -109,10 +109,11 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
 @bp.before_app_request
 def bind_call_to_logs() -> None:
     """Every log line of this request names its call (or "-"), whichever thread served an earlier one."""
-    call = request.form.get("CallSid") or request.args.get("call") or "-"
-    logs.call_sid.set(call if call_sid_is_valid(call) else "invalid")
-    locale = request.args.get("locale") or "-"
-    logs.locale.set(locale if len(locale) <= 16 and locale.replace("-", "").isalnum() else "invalid")
+    call = request.form.get("CallSid") or request.args.get("call") or ""
+    logs.call_sid.set("-" if not call else call if call_sid_is_valid(call) else "invalid")
+    locale = request.args.get("locale") or ""
+    logs.locale.set("-" if not locale else locale if len(locale) <= 16 and locale.replace("-", "").isalnum()
+                    else "invalid")
 
 
 def request_key() -> str:
