@@ -2,6 +2,7 @@
 serves it (its own catalog, so publishing never touches the other tests' shared one) and signed-in clients."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -79,3 +80,13 @@ def sam(admin_app):
     client = admin_app.test_client()
     client.token = sign_in(client, "sam")
     return client
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where the browser tests save their screenshots: the README's folder with IVR_TEST_SCREENSHOTS=1, else a scratch
+    folder (a test run leaves the work tree as it was)."""
+    if os.environ.get("IVR_TEST_SCREENSHOTS"):
+        return Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    return tmp_path
+

@@ -16,10 +16,9 @@ from tests.web.test_admin import call
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_back(admin_app):
+def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_back(admin_app, screenshots):
     failed = call(admin_app, "my bill is wrong", "no")
     assert failed.queue == "general"  # not understood: an agent had to ask again
     expect = playwright.expect
@@ -39,7 +38,7 @@ def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_ba
         page.click("text=Inbox")
         row = page.locator("#inbox tr", has_text="my bill is wrong")
         expect(row).to_contain_text("denied")
-        page.screenshot(path=str(SCREENSHOTS / "admin-inbox.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-inbox.png"), full_page=True)
         row.locator("select[name=intent]").select_option("billing_question")
         row.locator("button[value=promote]").click()
         expect(page.locator(".flash")).to_contain_text("Added “my bill is wrong” to billing_question in the draft")
@@ -51,13 +50,13 @@ def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_ba
         expect(draft.locator(".intent")).to_have_text("billing_question")
         expect(draft.locator(".does")).to_have_text("transfer to queue billing (intent)")
         expect(page.locator(".trial").nth(1).locator(".does")).to_have_text("listen for yes_no")
-        page.screenshot(path=str(SCREENSHOTS / "admin-test-console.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-test-console.png"), full_page=True)
 
         page.click("text=Grammar en-US")
         page.click("#check")
         expect(page.locator("#verdict")).to_contain_text("Valid.")
         expect(page.locator("#draft-figures")).to_contain_text("accuracy on 4 labelled utterances")
-        page.screenshot(path=str(SCREENSHOTS / "admin-publish-check.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-publish-check.png"), full_page=True)
         page.fill("input[name=note]", "my bill is wrong → billing question")
         page.click("#publish")
         expect(page.locator(".flash")).to_contain_text("Published en-US version 2")
@@ -69,13 +68,13 @@ def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_ba
         expect(page.locator("[data-metric=calls]")).to_contain_text("2")
         expect(page.locator("#intents")).to_contain_text("billing_question")
         page.wait_for_function("document.querySelector('#days').width > 0")
-        page.screenshot(path=str(SCREENSHOTS / "admin-analytics.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-analytics.png"), full_page=True)
 
         page.click("text=Grammar en-US")
         version_one = page.locator("#versions tr", has_text="seed file")
         version_one.locator("button", has_text="Roll back to this").click()
         expect(page.locator(".flash")).to_contain_text("Version 1 is back in service as version 3")
-        page.screenshot(path=str(SCREENSHOTS / "admin-grammar-versions.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "admin-grammar-versions.png"), full_page=True)
         browser.close()
     assert all(url.startswith(live.url) for url in requested), "a page loaded something from elsewhere"
     assert call(admin_app, "my bill is wrong", "no").queue == "general"  # the seed grammar serves again

@@ -19,7 +19,6 @@ from tests.test_desk import CALL, MONDAY_10AM
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap for tests; scrypt in use
 FAKE_DEVICE = """
@@ -69,7 +68,7 @@ def desk_page(browser, url: str, agent: str):
 
 
 def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_transfer_with_a_note(
-        settings, redis_client, clock, browser):
+        settings, redis_client, clock, browser, screenshots):
     clock.now = MONDAY_10AM
     phone = FakeTelephony()
     app = make_app(settings.replace(secret_key="k" * 32), redis_client, clock, IVR_TELEPHONY=phone)
@@ -93,8 +92,8 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_t
         playwright.expect(page.locator("#transcript")).to_contain_text("I was charged twice this month")
         playwright.expect(page.locator("#summary")).to_contain_text("Caller is calling about")
         playwright.expect(page.locator("#state")).to_have_text("ringing")
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "agent-desk-screen-pop.png"), full_page=True)
+        screenshots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshots / "agent-desk-screen-pop.png"), full_page=True)
 
         page.click("#accept")
         assert page.evaluate("window.IVR_FAKE_DEVICE.accepted")
@@ -114,7 +113,7 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_t
         bob.evaluate("window.IVR_FAKE_DEVICE.ring()")
         playwright.expect(bob.locator("#notes")).to_contain_text("alice: Double charge confirmed, refund promised")
         playwright.expect(bob.locator("#summary")).to_contain_text("a question about a charge on your bill")
-        bob.screenshot(path=str(SCREENSHOTS / "agent-desk-warm-transfer.png"), full_page=True)
+        bob.screenshot(path=str(screenshots / "agent-desk-warm-transfer.png"), full_page=True)
         bob.click("#accept")
         join = twilio.post(second["url"], {"CallSid": second["sid"]})
         twilio.post(second["url"].replace("/voice/agent-join", "/voice/agent-bridge"), {"CallSid": second["sid"]})
