@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from flask import (
     Blueprint,
     Response,
@@ -99,8 +100,11 @@ def locale_arg() -> str:
 
 @bp.context_processor
 def common() -> dict:
-    admin = accounts().admin(session.get("admin", "")) if session.get("admin") else None
-    return {"me": admin, "locales": workbench().locales() if admin else []}
+    try:
+        admin = accounts().admin(session.get("admin", "")) if session.get("admin") else None
+        return {"me": admin, "locales": workbench().locales() if admin else []}
+    except (redis.ConnectionError, redis.TimeoutError):  # the page says the store is down
+        return {"me": None, "locales": []}
 
 
 # --- sign-in ---------------------------------------------------------------------------------------------------
@@ -480,6 +484,14 @@ def audit_page(me: str):
 @bp.app_template_filter("when")
 def when(at: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at)) if at else "—"
+
+
+@bp.errorhandler(redis.ConnectionError)  # StoreUnavailable (the open circuit) is one too
+@bp.errorhandler(redis.TimeoutError)
+def store_unavailable(error: Exception):
+    """Redis is down: say so (the calls themselves go on to agents); nothing half-done is kept."""
+    log.error("admin %s %s: the store is unavailable (%s)", request.method, request.path, error)
+    return render_template("admin/unavailable.html"), 503
 
 
 def init_app(app, limiter) -> None:

@@ -353,3 +353,14 @@ def test_a_draft_that_is_not_yaml_is_said_on_the_pages_and_loses_nothing(admin_a
                     follow_redirects=True).get_data(as_text=True)
     assert "not valid YAML" in page and admin_app.extensions["ivr.workbench"].draft("en-US")["text"] == (
         "intents: [unclosed")
+
+
+def test_the_admin_pages_say_so_when_the_store_is_down(admin_app, ada):
+    import redis as redis_errors
+
+    def down(*args, **kwargs):
+        raise redis_errors.ConnectionError("refused")
+
+    admin_app.extensions["ivr.store"].redis._client.hget = down  # every page reads the signed-in admin first
+    response = ada.get("/admin/inbox")
+    assert response.status_code == 503 and "The store is unavailable" in response.get_data(as_text=True)
