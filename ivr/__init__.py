@@ -96,7 +96,7 @@ def grammar_catalog(app: Flask, settings: Settings, actions: Iterable[str], vers
     from ivr.nlu.encoder import load_encoder
 
     catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions,
-                             cache_dir=settings.cache_dir, published=versions.published)
+                             cache_dir=settings.cache_dir, published=versions)
     if prompts is not None:  # an edited grammar's prompts are rendered when it is installed
         catalog.on_install = lambda grammar: prompts.prerender(grammar.static_prompts(), grammar.locale)
     gate = app.config.get("IVR_WARM_UP_GATE")

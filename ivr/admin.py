@@ -124,9 +124,8 @@ class GrammarWorkbench:
     def served(self, locale: str) -> tuple[int, str]:
         """(version, YAML) in service: a published version, or the seed file (version 0)."""
         number = self.versions.in_service(locale)
-        record = self.versions.version(locale, number) if number else None
-        if record:
-            return number, record["text"]
+        if number:
+            return number, self.versions.text(locale, number)
         path = grammar_files(self.catalog.grammar_dir).get(locale)
         if path is None:
             raise LookupError(f"no grammar for {locale}")
@@ -218,6 +217,10 @@ class GrammarWorkbench:
         while len(self._trained) > 6:
             self._trained.popitem(last=False)
         return trained
+
+    def draft_grammar(self, locale: str) -> Grammar:
+        """The draft as a validated grammar (GrammarError while it has problems)."""
+        return self.understanding(self.draft(locale)["text"], f"{locale} draft").grammar
 
     def labelled(self, locale: str) -> list[tuple[str, str]]:
         """The regression set: the seed file, then what admins labelled from real calls (a relabel wins)."""

@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar, parse_grammar
 from ivr.nlu import Understanding, artifacts
@@ -24,14 +25,22 @@ def threshold_report(understanding: Understanding) -> str:
     return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {understanding.choice.describe()})"
 
 
+class PublishedGrammars(Protocol):
+    """Where admins' published versions live (`ivr.store.grammars.GrammarVersions`)."""
+
+    def published(self) -> dict[str, int]: ...
+
+    def text(self, locale: str, number: int) -> str: ...
+
+
 class GrammarCatalog:
     """Locale → trained Understanding. `refresh()` picks up edited files; errors are kept for the admin."""
 
     def __init__(self, grammar_dir: str | Path, *, default_locale: str, known_actions: Iterable[str],
                  encoder: Encoder | None = None, cache_dir: str | Path | None = None,
-                 published: Callable[[], dict[str, tuple[int, str]]] | None = None):
+                 published: PublishedGrammars | None = None):
         self.encoder = encoder
-        self.published = published  # locale → (version, YAML) the admins published; they replace the seed files
+        self.published = published  # the versions admins published: they replace the seed files
         self.versions: dict[str, int] = {}  # locale → published version in service (absent: the seed file)
         self.cache_dir = Path(cache_dir) if cache_dir else None  # trained classifiers, shared by workers
         self.on_install: Callable[[Grammar], None] | None = None  # e.g. pre-render the prompts
@@ -58,23 +67,32 @@ class GrammarCatalog:
                     continue
                 self._mtimes[path] = mtime
                 self.install(locale, str(path), functools.partial(load_grammar, path, known_actions=self.known_actions))
-            for locale, (version, text) in published.items():
+            for locale, version in published.items():
                 if self.versions.get(locale) != version:
-                    self.versions[locale] = version
-                    source = f"{locale} version {version}"
-                    self.install(locale, source, functools.partial(parse_grammar, text, source,
-                                                                   known_actions=self.known_actions))
+                    self.install_published(locale, version)
             self.ready.set()
             return dict(self.errors)
 
-    def published_now(self) -> dict[str, tuple[int, str]]:
+    def published_now(self) -> dict[str, int]:
         if self.published is None:
             return {}
         try:
-            return self.published()
+            return self.published.published()
         except Exception:  # the store is down: keep serving what is loaded
             log.warning("published grammars unavailable; serving what is loaded")
-            return {locale: (version, "") for locale, version in self.versions.items()}
+            return dict(self.versions)
+
+    def install_published(self, locale: str, version: int) -> None:
+        """A version is read once; one that cannot be read yet (the store went away) is tried again next time."""
+        assert self.published is not None
+        source = f"{locale} version {version}"
+        try:
+            text = self.published.text(locale, version)
+        except Exception:
+            log.warning("grammar %s not readable yet; trying again on the next refresh", source)
+            return
+        self.versions[locale] = version
+        self.install(locale, source, functools.partial(parse_grammar, text, source, known_actions=self.known_actions))
 
     def install(self, locale: str, source: str, load: Callable[[], Grammar]) -> None:
         """Validate, train and format every prompt first; only a grammar that passed all of it replaces the live one."""

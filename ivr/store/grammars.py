@@ -63,16 +63,17 @@ class GrammarVersions:
         """The published version number (0: none yet, the seed file serves)."""
         return int(self.redis.get(f"{PREFIX}:{locale}:published") or 0)
 
-    def published(self) -> dict[str, tuple[int, str]]:
-        """Locale → (version, YAML) of every published grammar: what the workers serve."""
-        out: dict[str, tuple[int, str]] = {}
-        locale: str
-        for locale in self.redis.smembers(f"{PREFIX}:locales"):  # type: ignore[assignment]
-            number = self.in_service(locale)
-            record = self.version(locale, number) if number else None
-            if record:
-                out[locale] = (number, record["text"])
-        return out
+    def published(self) -> dict[str, int]:
+        """Locale → the version in service, for every locale with a published grammar (what workers poll: numbers
+        only; a worker reads a version's YAML once, when the number changes)."""
+        locales: set[str] = self.redis.smembers(f"{PREFIX}:locales")  # type: ignore[assignment]
+        return {locale: number for locale in locales if (number := self.in_service(locale))}
+
+    def text(self, locale: str, number: int) -> str:
+        record = self.version(locale, number)
+        if record is None:
+            raise LookupError(f"no version {number} for {locale}")
+        return record["text"]
 
     def listen(self, on_publish: Callable[[], object], stopped: threading.Event) -> threading.Thread:
         """Call `on_publish` whenever any worker publishes; reconnects after a store fault until `stopped`."""

@@ -31,6 +31,7 @@ from werkzeug.security import check_password_hash
 from ivr import analytics
 from ivr.admin import DraftError, GrammarWorkbench, StaleDraft
 from ivr.grammar import GrammarError
+from ivr.nlu.regression import NOT_HANDLED
 from ivr.speech.audio import transcribe
 from ivr.store.admins import AdminAccounts, AuditLog
 from ivr.store.forget import forget_with_audit
@@ -179,7 +180,7 @@ def analytics_csv(me: str):
 def inbox_page(me: str):
     locale = locale_arg()
     try:
-        intents = workbench().understanding(workbench().draft(locale)["text"], f"{locale} draft").grammar.intents
+        intents = workbench().draft_grammar(locale).intents
     except GrammarError:  # a draft being mended: offer the intents in service
         intents = current_app.extensions["ivr.catalog"].get(locale).grammar.intents
     return render_template("admin/inbox.html", locale=locale, entries=inbox().entries(locale, now=now()),
@@ -208,6 +209,9 @@ def inbox_action(me: str, locale: str, entry_id: str):
             flash(f"Added “{text}” to {intent} in the draft. Regression accuracy "
                   f"{figure(before)} → {figure(after)} (not published yet).")
         elif action == "label":
+            known = set(current_app.extensions["ivr.catalog"].get(locale).grammar.intents) | {NOT_HANDLED}
+            if intent not in known:
+                abort(400)
             workbench().versions.label(locale, text, intent)
             audit().record(me, f"labelled {text!r} as {intent} (regression set)", locale, now=now())
             flash(f"“{text}” is now in the regression set as {intent}.")
@@ -237,7 +241,7 @@ def grammar_page(me: str, locale: str):
         abort(404)
     draft = workbench().draft(locale)
     try:
-        grammar = workbench().understanding(draft["text"], f"{locale} draft").grammar
+        grammar = workbench().draft_grammar(locale)
         problems: list[str] = []
     except GrammarError as exc:
         grammar, problems = None, exc.problems
@@ -318,7 +322,7 @@ def changed(locale: str, path: tuple[str, ...], fields: dict) -> dict:
         return node.get(key) if isinstance(node, dict) else getattr(node, key, None)
 
     try:
-        node: object = workbench().understanding(workbench().draft(locale)["text"], f"{locale} draft").grammar
+        node: object = workbench().draft_grammar(locale)
     except GrammarError:
         return fields  # a draft that does not parse: write what the form says
     for key in path:
