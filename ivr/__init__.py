@@ -93,7 +93,7 @@ def grammar_catalog(app: Flask, settings: Settings, actions: Iterable[str], vers
     themselves (IVR_BACKGROUND_WARM_UP false) load them before the first request, unless a test holds the warm-up
     at IVR_WARM_UP_GATE."""
     from ivr.nlu.catalog import GrammarCatalog
-    from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.encoder import configured_encoder
 
     catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale, known_actions=actions,
                              cache_dir=settings.cache_dir, published=versions)
@@ -105,7 +105,7 @@ def grammar_catalog(app: Flask, settings: Settings, actions: Iterable[str], vers
         try:
             if gate is not None:
                 gate.wait()
-            catalog.encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+            catalog.encoder = configured_encoder(settings)
             log.info("NLU: %s", "n-grams + MiniLM sentence embeddings (English)" if catalog.encoder else "n-grams only")
             catalog.refresh()
             check_locale(settings, catalog)

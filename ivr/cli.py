@@ -221,14 +221,14 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     from ivr.grammar import GrammarError, grammar_files, line_in, load_grammar
     from ivr.nlu import Understanding
     from ivr.nlu.catalog import threshold_report
-    from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.encoder import configured_encoder
     from ivr.selfservice import registry_for
     from ivr.speech.tts import Unavailable, dry_run, installed_renderer
 
     settings = Settings.from_env()
     known = registry_for(settings.selfservice_backends).names()
     paths = [Path(p) for p in args.files] or list(grammar_files(settings.grammar_dir).values())
-    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    encoder = configured_encoder(settings)
     renderer = installed_renderer()
     failed = False
     for path in paths:
@@ -413,10 +413,10 @@ def cmd_bench_tts(args: argparse.Namespace) -> int:
 
 def cmd_bench_nlu(args: argparse.Namespace) -> int:
     from ivr.bench.nlu import run
-    from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.encoder import configured_encoder
 
     settings = Settings.from_env()
-    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    encoder = configured_encoder(settings)
     run(Path(args.eval_dir or settings.eval_dir), encoder=encoder, noisy=args.noisy, quick=args.quick)
     return 0
 
@@ -425,7 +425,7 @@ def cmd_grammar_test(args: argparse.Namespace) -> int:
     """A grammar on labelled utterances (default: its regression set, grammars/<locale>/regression.csv)."""
     from ivr.grammar import grammar_files, load_grammar
     from ivr.nlu import Understanding
-    from ivr.nlu.encoder import load_encoder
+    from ivr.nlu.encoder import configured_encoder
     from ivr.nlu.regression import evaluate, read_labelled, seed_labelled
 
     settings = Settings.from_env()
@@ -440,7 +440,7 @@ def cmd_grammar_test(args: argparse.Namespace) -> int:
         raise CommandError(f"no labelled utterances (give a CSV with text,intent, or add "
                            f"{settings.grammar_dir}/{locale}/regression.csv)")
     grammar_path = args.grammar or str(grammar_files(settings.grammar_dir)[locale])
-    encoder = load_encoder(settings.encoder_dir) if settings.nlu_encoder else None
+    encoder = configured_encoder(settings)
     figures = evaluate(Understanding.build(load_grammar(grammar_path), encoder=encoder), rows)
     print(f"{grammar_path}: {figures['n']} utterances, accuracy {figures['accuracy']:.3f}")
     print(f"{'intent':28s} {'precision':>9s} {'recall':>7s} {'n':>4s}")

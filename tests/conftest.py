@@ -88,7 +88,7 @@ CLASSIFIER_CACHE = Path(tempfile.gettempdir()) / "ivr-test-classifiers"  # share
 def trained_shipped_grammars() -> GrammarCatalog:
     """The shipped grammars, trained once per test session and shared by every app that serves them."""
     catalog = GrammarCatalog(GRAMMARS, default_locale="en-US", known_actions=registry_for(["demo"]).names(),
-                             encoder=load_encoder(), cache_dir=CLASSIFIER_CACHE)
+                             encoder=load_encoder(cache_dir=CLASSIFIER_CACHE), cache_dir=CLASSIFIER_CACHE)
     catalog.refresh()
     return catalog
 

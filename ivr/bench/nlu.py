@@ -105,7 +105,7 @@ def latency_ms(classifier: IntentClassifier, texts: list[str]) -> tuple[float, f
 def run(eval_dir: Path, *, encoder: SentenceEncoder | None = None, noisy: bool = False, quick: bool = False,
         out=print) -> list[Row]:
     """Run every benchmark and print one table. `quick` uses small slices (for tests)."""
-    out(f"encoder: {'all-MiniLM-L6-v2 (numpy)' if encoder else 'none installed: n-grams only'}")
+    out(f"encoder: {'all-MiniLM-L6-v2 (onnxruntime, int8)' if encoder else 'none installed: n-grams only'}")
     cut = (lambda s, n: Split(s.texts[:n], s.labels[:n])) if quick else (lambda s, n: s)
     b_train, b_test = banking77(eval_dir)
     c_train, c_test, c_oos_train, c_oos_test = clinc150(eval_dir)

