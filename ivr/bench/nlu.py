@@ -168,11 +168,11 @@ def out_of_scope(name: str, train: Split, test: Split, unrelated: tuple[Split, S
         if label not in held:
             phrases[label].append(text)
     started = time.perf_counter()
-    choice = choose_threshold_for(phrases, unrelated[0].texts, encoder, keep=keep)
-    threshold = choice.threshold if choice else 0.0
     texts = [t for label in known for t in phrases[label]] + unrelated[0].texts
     labels = [label for label in known for _ in phrases[label]] + [OUT_OF_SCOPE] * len(unrelated[0])
     model = IntentClassifier.train(texts, labels, encoder=encoder)
+    choice = choose_threshold_for(phrases, unrelated[0].texts, encoder, temperature=model.temperature, keep=keep)
+    threshold = choice.threshold if choice else 0.0
     build_s = time.perf_counter() - started
     in_scope = subset(test, known)
     scored = in_scope_scores(model, in_scope.texts)

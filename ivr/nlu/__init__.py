@@ -33,8 +33,10 @@ class Understanding:
         labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
         texts += grammar.out_of_scope_examples
         labels += [OUT_OF_SCOPE] * len(grammar.out_of_scope_examples)
-        choice = choose_threshold(grammar, encoder) if grammar.thresholds.out_of_scope == "auto" else None
-        return cls(grammar, IntentClassifier.train(texts, labels, encoder=encoder), choice)
+        classifier = IntentClassifier.train(texts, labels, encoder=encoder)
+        choice = (choose_threshold(grammar, encoder, temperature=classifier.temperature)
+                  if grammar.thresholds.out_of_scope == "auto" else None)
+        return cls(grammar, classifier, choice)
 
     def with_grammar(self, grammar: Grammar) -> Understanding:
         """The same classifier under changed thresholds, prompts or timing (the phrases must be the same)."""

@@ -61,15 +61,15 @@ class IntentClassifier:
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, encoder: Encoder | None = None,
-              calibrate: bool = True) -> IntentClassifier:
-        """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows."""
+              calibrate: bool = True, temperature: float | None = None) -> IntentClassifier:
+        """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows, or take the
+        `temperature` of a model trained on similar data (the out-of-scope folds: five fits fewer each)."""
         names = sorted(set(labels))
         gold = np.array([names.index(label) for label in labels])
         dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
         ngrams, svm = cls._fit(texts, gold, dense)
-        temperature = 10.0
         folds = min(5, int(np.bincount(gold).min()))
-        if calibrate and folds >= 2:
+        if temperature is None and calibrate and folds >= 2:
             held_out = np.full((len(texts), len(names)), -10.0)
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
             for train_idx, test_idx in splitter.split(texts, gold):
@@ -82,7 +82,7 @@ class IntentClassifier:
                     margins = np.column_stack([-margins, margins])
                 held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
             temperature = fit_temperature(held_out, gold)
-        return cls(ngrams, encoder, svm, names, temperature)
+        return cls(ngrams, encoder, svm, names, 10.0 if temperature is None else temperature)
 
     @staticmethod
     def _stack(ngram_rows, dense: np.ndarray | None):

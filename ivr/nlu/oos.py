@@ -28,16 +28,18 @@ class ThresholdChoice:
                 f" of left-out intents' phrases rejected ({self.samples[0]} + {self.samples[1]} phrases)")
 
 
-def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, keep: float = 0.90, folds: int = 4,
-                     seed: int = 0) -> ThresholdChoice | None:
-    """None when the grammar is too small to leave intents out (fewer than three intents)."""
+def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, temperature: float, keep: float = 0.90,
+                     folds: int = 4, seed: int = 0) -> ThresholdChoice | None:
+    """None when the grammar is too small to leave intents out (fewer than three intents). `temperature` is the
+    grammar's trained classifier's: each fold's model scores on that scale."""
     phrases = {name: list(intent.phrases) for name, intent in grammar.intents.items()}
-    return choose_threshold_for(phrases, list(grammar.out_of_scope_examples), encoder, keep=keep, folds=folds,
-                                seed=seed)
+    return choose_threshold_for(phrases, list(grammar.out_of_scope_examples), encoder, temperature=temperature,
+                                keep=keep, folds=folds, seed=seed)
 
 
 def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: list[str], encoder: Encoder | None,
-                         *, keep: float = 0.90, folds: int = 4, seed: int = 0) -> ThresholdChoice | None:
+                         *, temperature: float, keep: float = 0.90, folds: int = 4,
+                         seed: int = 0) -> ThresholdChoice | None:
     """The same from any labelled training data (intent → its phrases): `ivr bench nlu` chooses its threshold here
     from a benchmark's training split only."""
     intents = sorted(phrases)
@@ -57,7 +59,7 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
             probes += [(phrase, name) for phrase in phrases[name][:cut]]
             texts += phrases[name][cut:]
             labels += [name] * (len(phrases[name]) - cut)
-        model = IntentClassifier.train(texts, labels, encoder=encoder)
+        model = IntentClassifier.train(texts, labels, encoder=encoder, temperature=temperature)
         for (score, top), (_, name) in zip(in_scope_scores(model, [p for p, _ in probes]), probes, strict=True):
             in_scores.append(score)
             in_correct.append(top == name)
