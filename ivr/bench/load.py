@@ -1,7 +1,9 @@
 """`ivr bench load`: whole calls with varied wording against a real server — gunicorn (2 gthread workers, as the
 Dockerfile runs it) on 127.0.0.1 with a real redis-server when one is installed, a cold prompt cache, Gather mode
 with on-prem <Play> prompts — at rising concurrency. Prints webhook latency p50/p95/p99, the share over Twilio's
-15 s limit, and errors. Local only and bounded: nothing leaves 127.0.0.1."""
+15 s limit, and errors. With `flood`, a replay attacker meanwhile holds that many copies of one captured, signed
+WebSocket upgrade open (re-opening each as the server closes it): the webhooks must not starve. Local only and
+bounded: nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import os
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import requests
+import simple_websocket
+from twilio.request_validator import RequestValidator
 
 from ivr.config import ROOT
 from ivr.grammar import load_grammar
@@ -107,39 +111,88 @@ def place(transport: TimedTransport, url: str, text: str) -> None:
                                           CallerTurn(say="no")]))
 
 
-def run(concurrency: tuple[int, ...] = (50, 100, 200)) -> dict[int, dict[str, float]]:
+class UpgradeFlood:
+    """Copies of one captured, signed `/media` upgrade held open by `sockets` threads; each re-opens its socket as
+    soon as the server closes or refuses it."""
+
+    def __init__(self, url: str, sockets: int):
+        self.url = url.replace("http", "ws") + "/media"
+        self.headers = {"X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(self.url, {})}
+        self.opened = self.refused = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.hold, daemon=True) for _ in range(sockets)]
+
+    def __enter__(self) -> UpgradeFlood:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+
+    def hold(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                client = simple_websocket.Client.connect(self.url, headers=self.headers)
+            except (simple_websocket.ConnectionError, OSError):
+                with self.lock:
+                    self.refused += 1
+                self.stopping.wait(0.1)
+                continue
+            with self.lock:
+                self.opened += 1
+            try:
+                while not self.stopping.is_set():
+                    client.receive(timeout=0.5)
+            except simple_websocket.ConnectionClosed:
+                pass
+            finally:
+                client.close()
+
+
+def run(concurrency: tuple[int, ...] = (50, 100, 200), *, flood: int = 0) -> dict[int, dict[str, float]]:
     figures: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         url, processes = start_server(Path(tmp))
         print(f"server: gunicorn gthread at {url}, {'real redis-server' if len(processes) == 2 else 'embedded store'}")
         try:
             for calls in concurrency:
-                timings: list[float] = []
-                errors: list[str] = []
-                lock = threading.Lock()
-                first_turns = varied_requests(calls, seed=calls)
-
-                transport = TimedTransport(timings, errors, lock)
-                started = time.perf_counter()
-                threads = [threading.Thread(target=place, args=(transport, url, text)) for text in first_turns]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
-                wall = time.perf_counter() - started
-                values = np.array(timings) if timings else np.array([float("nan")])
-                row = {"webhooks": len(timings), "p50_s": float(np.percentile(values, 50)),
-                       "p95_s": float(np.percentile(values, 95)), "p99_s": float(np.percentile(values, 99)),
-                       "over_15s": float((values > 15).mean()), "errors": len(errors), "wall_s": wall}
-                figures[calls] = row
-                print(f"{calls:4d} concurrent calls: {row['webhooks']} webhooks, p50 {row['p50_s']:.2f} s, "
-                      f"p95 {row['p95_s']:.2f} s, p99 {row['p99_s']:.2f} s, over 15 s {row['over_15s']:.1%}, "
-                      f"errors {row['errors']}, wall {wall:.0f} s")
+                if flood:
+                    with UpgradeFlood(url, flood) as attack:
+                        figures[calls] = place_calls(url, calls)
+                    print(f"     … meanwhile {flood} replayed upgrades: {attack.opened} sockets opened, "
+                          f"{attack.refused} refused")
+                else:
+                    figures[calls] = place_calls(url, calls)
         finally:
             for process in reversed(processes):
                 process.terminate()
                 process.wait(timeout=30)
     return figures
+
+
+def place_calls(url: str, calls: int) -> dict[str, float]:
+    """`calls` whole calls at once; their webhooks' latency."""
+    timings: list[float] = []
+    errors: list[str] = []
+    transport = TimedTransport(timings, errors, threading.Lock())
+    started = time.perf_counter()
+    threads = [threading.Thread(target=place, args=(transport, url, text))
+               for text in varied_requests(calls, seed=calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    values = np.array(timings) if timings else np.array([float("nan")])
+    row = {"webhooks": len(timings), "p50_s": float(np.percentile(values, 50)),
+           "p95_s": float(np.percentile(values, 95)), "p99_s": float(np.percentile(values, 99)),
+           "over_15s": float((values > 15).mean()), "errors": len(errors), "wall_s": wall}
+    print(f"{calls:4d} concurrent calls: {row['webhooks']} webhooks, p50 {row['p50_s']:.2f} s, "
+          f"p95 {row['p95_s']:.2f} s, p99 {row['p99_s']:.2f} s, over 15 s {row['over_15s']:.1%}, "
+          f"errors {row['errors']}, wall {wall:.0f} s")
+    return row
 
 
 def startup(rounds: int = 2) -> list[tuple[float, float]]:
