@@ -248,24 +248,30 @@ class SentenceEncoder:
         return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
 
 
-def load_encoder(model_dir: str | Path | None = None, *, cache_dir: str | Path | None = None) -> SentenceEncoder | None:
+def load_encoder(model_dir: str | Path | None = None, *, cache_dir: str | Path | None = None,
+                 quantized: bool = True) -> SentenceEncoder | None:
     """One encoder per process (the session is shared; onnxruntime runs it from several threads at once); None
     when no encoder is installed. `model_dir` is IVR_ENCODER_DIR (empty: the PyPI package); `cache_dir` keeps the
     quantised graph."""
     path = Path(model_dir) if model_dir else default_model_dir()
-    return _encoder_at(path.resolve(), Path(cache_dir) if cache_dir else None) if path is not None else None
+    if path is None:
+        return None
+    return _encoder_at(path.resolve(), Path(cache_dir) if cache_dir else None, quantized)
 
 
 @functools.lru_cache(maxsize=2)
-def _encoder_at(model_dir: Path, cache_dir: Path | None) -> SentenceEncoder | None:
+def _encoder_at(model_dir: Path, cache_dir: Path | None, quantized: bool) -> SentenceEncoder | None:
     if not (model_dir / "model.safetensors").exists():
         return None
     # One BLAS thread per process for the classifier's products on the embeddings, as onnxruntime runs on one:
     # with several requests (or workers) at once, more threads oversubscribe the cores.
     threadpool_limits(1, user_api="blas")
-    return SentenceEncoder(model_dir, cache_dir=cache_dir)
+    return SentenceEncoder(model_dir, quantized=quantized, cache_dir=cache_dir)
 
 
 def configured_encoder(settings: Settings) -> SentenceEncoder | None:
-    """The encoder the settings ask for (IVR_NLU_ENCODER, IVR_ENCODER_DIR), its graph kept in IVR_CACHE_DIR."""
-    return load_encoder(settings.encoder_dir, cache_dir=settings.cache_dir) if settings.nlu_encoder else None
+    """The encoder the settings ask for (IVR_NLU_ENCODER, IVR_ENCODER_DIR, IVR_ENCODER_INT8), its graph kept in
+    IVR_CACHE_DIR."""
+    if not settings.nlu_encoder:
+        return None
+    return load_encoder(settings.encoder_dir, cache_dir=settings.cache_dir, quantized=settings.encoder_int8)

@@ -76,3 +76,13 @@ def test_the_lean_scorer_gives_scikit_learns_margins(intents):
         if expected.ndim == 1:
             expected = np.column_stack([-expected, expected])
         assert np.allclose(model.margins(probe), expected, atol=1e-9)
+
+
+@needs_model
+def test_the_settings_choose_int8_or_float32(settings):
+    from ivr.nlu.encoder import configured_encoder
+
+    cache = str(CLASSIFIER_CACHE)
+    assert "int8" in configured_encoder(settings.replace(cache_dir=cache)).model_id
+    assert "f32" in configured_encoder(settings.replace(cache_dir=cache, encoder_int8=False)).model_id
+    assert configured_encoder(settings.replace(nlu_encoder=False)) is None
