@@ -412,12 +412,15 @@ def cmd_bench_tts(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_nlu(args: argparse.Namespace) -> int:
-    from ivr.bench.nlu import run
+    from ivr.bench.nlu import PARTS, run
     from ivr.nlu.encoder import configured_encoder
 
     settings = Settings.from_env()
     encoder = configured_encoder(settings)
-    run(Path(args.eval_dir or settings.eval_dir), encoder=encoder, noisy=args.noisy, quick=args.quick)
+    parts = tuple(args.parts.split(",")) if args.parts else PARTS
+    if unknown := set(parts) - set(PARTS):
+        raise CommandError(f"--parts: no part {', '.join(sorted(unknown))} (parts: {', '.join(PARTS)})")
+    run(Path(args.eval_dir or settings.eval_dir), encoder=encoder, noisy=args.noisy, quick=args.quick, parts=parts)
     return 0
 
 
@@ -540,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     nlu.add_argument("--eval-dir", help="public datasets (default: IVR_EVAL_DIR or ../shared/eval)")
     nlu.add_argument("--noisy", action="store_true", help="also corrupt test utterances like telephone ASR")
     nlu.add_argument("--quick", action="store_true", help="small slices only (smoke test)")
+    nlu.add_argument("--parts", default="", help="comma-separated: accuracy,oos,calibration,speed (default: all)")
     nlu.set_defaults(func=cmd_bench_nlu)
     load = bench_sub.add_parser("load", help="whole calls against gunicorn + redis-server on 127.0.0.1")
     load.add_argument("--calls", default="50,100,200", help="concurrency levels, comma-separated")

@@ -102,9 +102,13 @@ def latency_ms(classifier: IntentClassifier, texts: list[str]) -> tuple[float, f
     return float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
 
 
+PARTS = ("accuracy", "oos", "calibration", "speed")
+
+
 def run(eval_dir: Path, *, encoder: SentenceEncoder | None = None, noisy: bool = False, quick: bool = False,
-        out=print) -> list[Row]:
-    """Run every benchmark and print one table. `quick` uses small slices (for tests)."""
+        parts: tuple[str, ...] = PARTS, out=print) -> list[Row]:
+    """Run the benchmarks (all `parts`, or some: the whole run takes ~40 minutes here) and print one table.
+    `quick` uses small slices (for tests)."""
     out(f"encoder: {'all-MiniLM-L6-v2 (onnxruntime, int8)' if encoder else 'none installed: n-grams only'}")
     cut = (lambda s, n: Split(s.texts[:n], s.labels[:n])) if quick else (lambda s, n: s)
     b_train, b_test = banking77(eval_dir)
@@ -123,27 +127,38 @@ def run(eval_dir: Path, *, encoder: SentenceEncoder | None = None, noisy: bool =
         train, test = xsid(eval_dir, language)
         tasks.append((f"xSID {language} (train: valid)", train, cut(test, 60), None))
     rows: list[Row] = []
-    for task, train, test, oos in tasks:
+    for task, train, test, oos in tasks if "accuracy" in parts else []:
         for model in models(None if task.startswith("xSID de") else encoder):
             rows.append(evaluate(task, model, train, test, oos=oos, noisy=noisy))
             ratio = f"   ({rows[-1].accuracy / rows[-2].accuracy:.3f}× baseline)" if model.name != "baseline" else ""
             out(format_row(rows[-1]) + ratio)
-    for name in ("baseline", "production"):
+    for name in ("baseline", "production") if rows else ():
         few = [r for r in rows if r.task.startswith("BANKING77 10-shot seed") and r.model == name]
         rows.append(mean_row(f"BANKING77 10-shot, mean of {len(few)}", few))
         spread = np.std([r.accuracy for r in few])
         out(f"{format_row(rows[-1])}   (accuracy ± {spread:.3f} over seeds)")
-    out("(oracle: the out-of-scope figures of this table pick their threshold on the test set itself; the section"
-        " below chooses it from the training split only)")
-    unrelated = (c_oos_train, cut(c_oos_test, 100))
+    if rows:
+        out("(oracle: the out-of-scope figures of this table pick their threshold on the test set itself; the"
+            " section below chooses it from the training split only)")
+    if "oos" in parts:
+        near_domain_out_of_scope(eval_dir, b_train, b_test, c_train, c_test, (c_oos_train, cut(c_oos_test, 100)),
+                                 encoder, quick=quick, out=out)
+    if "calibration" in parts:
+        calibration_by_size(c_train, c_test, encoder, sizes=(5, 10) if quick else (10, 50, 150), out=out)
+    if "speed" in parts:
+        speed(c_train, c_test, encoder, quick=quick, out=out)
+    return rows
+
+
+def near_domain_out_of_scope(eval_dir: Path, b_train: Split, b_test: Split, c_train: Split, c_test: Split,
+                             unrelated: tuple[Split, Split], encoder: SentenceEncoder | None, *, quick: bool,
+                             out=print) -> None:
+    """CLINC150 and a 30-shot BANKING77 with the encoder, German xSID with n-grams."""
     out_of_scope("CLINC150", c_train, c_test, unrelated, None if quick else encoder, out=out)
     if not quick:  # (the tests' slice runs the CLINC150 section with n-grams only, to stay quick)
         out_of_scope("BANKING77", few_shot(b_train, 30), b_test, unrelated, encoder, out=out)
     de_train, de_test = xsid(eval_dir, "de")  # German: n-grams (the encoder is English); no unrelated German set
     out_of_scope("xSID de", de_train, de_test, (Split([], []), Split([], [])), None, out=out)
-    calibration_by_size(c_train, c_test, encoder, sizes=(5, 10) if quick else (10, 50, 150), out=out)
-    speed(c_train, c_test, encoder, quick=quick, out=out)
-    return rows
 
 
 HELD_OUT_SHARE, HELD_OUT_SEED = 0.25, 0  # a quarter of a dataset's intents, drawn with seed 0, never trained on
@@ -171,7 +186,7 @@ def out_of_scope(name: str, train: Split, test: Split, unrelated: tuple[Split, S
     texts = [t for label in known for t in phrases[label]] + unrelated[0].texts
     labels = [label for label in known for _ in phrases[label]] + [OUT_OF_SCOPE] * len(unrelated[0])
     model = IntentClassifier.train(texts, labels, encoder=encoder)
-    choice = choose_threshold_for(phrases, unrelated[0].texts, encoder, temperature=model.temperature, keep=keep)
+    choice = choose_threshold_for(phrases, unrelated[0].texts, encoder, trained=model, keep=keep)
     threshold = choice.threshold if choice else 0.0
     build_s = time.perf_counter() - started
     in_scope = subset(test, known)

@@ -34,7 +34,7 @@ class Understanding:
         texts += grammar.out_of_scope_examples
         labels += [OUT_OF_SCOPE] * len(grammar.out_of_scope_examples)
         classifier = IntentClassifier.train(texts, labels, encoder=encoder)
-        choice = (choose_threshold(grammar, encoder, temperature=classifier.temperature)
+        choice = (choose_threshold(grammar, encoder, trained=classifier)
                   if grammar.thresholds.out_of_scope == "auto" else None)
         return cls(grammar, classifier, choice)
 

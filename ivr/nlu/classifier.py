@@ -51,13 +51,16 @@ class IntentClassifier:
     """Ranks intents for a text with probabilities calibrated on held-out phrases."""
 
     def __init__(self, ngrams: FeatureUnion, encoder: Encoder | None, svm: LinearSVC, labels: list[str],
-                 temperature: float):
+                 temperature: float, validation: tuple[np.ndarray, np.ndarray] | None = None):
         self.ngrams = ngrams
         self.encoder = encoder
         self.svm = svm
         self.labels = labels
         self.temperature = temperature
         self.scorer = LinearScorer(ngrams, svm)
+        # from calibration: each training phrase's probabilities from the fold that did not train on it, and its
+        # intent's index; what the out-of-scope threshold is chosen on
+        self.validation = validation
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, encoder: Encoder | None = None,
@@ -69,6 +72,7 @@ class IntentClassifier:
         dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
         ngrams, svm = cls._fit(texts, gold, dense)
         folds = min(5, int(np.bincount(gold).min()))
+        validation = None
         if temperature is None and calibrate and folds >= 2:
             held_out = np.full((len(texts), len(names)), -10.0)
             splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
@@ -82,7 +86,8 @@ class IntentClassifier:
                     margins = np.column_stack([-margins, margins])
                 held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
             temperature = fit_temperature(held_out, gold)
-        return cls(ngrams, encoder, svm, names, 10.0 if temperature is None else temperature)
+            validation = (softmax(held_out, temperature), gold)
+        return cls(ngrams, encoder, svm, names, 10.0 if temperature is None else temperature, validation)
 
     @staticmethod
     def _stack(ngram_rows, dense: np.ndarray | None):

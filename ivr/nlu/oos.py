@@ -1,8 +1,9 @@
-"""The out-of-scope threshold, chosen from the grammar's own phrases at build time (no test data): leave-intents-out
-cross-validation. Each fold trains without some intents and without a fifth of the other intents' phrases; the
-held-out phrases of known intents say how many in-scope requests a threshold keeps (accepted and correct), the phrases
-of the left-out intents how many near-domain out-of-scope requests it rejects. The threshold is the highest that still
-keeps the configured share (0.90) of in-scope phrases accepted and correct."""
+"""The out-of-scope threshold, chosen from the grammar's own phrases at build time (no test data). The trained
+classifier's calibration folds (every intent; each phrase scored by the fold that did not train on it) say how many
+in-scope requests a threshold keeps accepted and correct: the threshold is the highest that keeps the configured
+share (0.90). Leave-intents-out folds (trained without some intents, scoring those intents' phrases) say how many
+near-domain out-of-scope requests it rejects. Leaving intents out only to measure the in-scope side would flatter it:
+a fold that lacks a quarter of the intents confuses its phrases less than the full grammar confuses callers."""
 from __future__ import annotations
 
 import random
@@ -19,7 +20,7 @@ OUT_OF_SCOPE = "__out_of_scope__"  # the class of the grammar's out_of_scope_exa
 @dataclass(frozen=True)
 class ThresholdChoice:
     threshold: float
-    in_scope_kept: float  # held-out phrases of known intents accepted and correct at the threshold
+    in_scope_kept: float  # phrases accepted and correct at the threshold, each scored by a fold not trained on it
     out_of_scope_rejected: float  # phrases of intents the fold had never seen, rejected at the threshold
     samples: tuple[int, int]  # (in-scope phrases, out-of-scope phrases) it was measured on
 
@@ -28,43 +29,38 @@ class ThresholdChoice:
                 f" of left-out intents' phrases rejected ({self.samples[0]} + {self.samples[1]} phrases)")
 
 
-def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, temperature: float, keep: float = 0.90,
+def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, trained: IntentClassifier, keep: float = 0.90,
                      folds: int = 4, seed: int = 0) -> ThresholdChoice | None:
-    """None when the grammar is too small to leave intents out (fewer than three intents). `temperature` is the
-    grammar's trained classifier's: each fold's model scores on that scale."""
+    """None when the grammar is too small to leave intents out (fewer than three intents) or had too few phrases
+    per intent to be calibrated. `trained` is the grammar's classifier."""
     phrases = {name: list(intent.phrases) for name, intent in grammar.intents.items()}
-    return choose_threshold_for(phrases, list(grammar.out_of_scope_examples), encoder, temperature=temperature,
-                                keep=keep, folds=folds, seed=seed)
+    return choose_threshold_for(phrases, list(grammar.out_of_scope_examples), encoder, trained=trained, keep=keep,
+                                folds=folds, seed=seed)
 
 
 def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: list[str], encoder: Encoder | None,
-                         *, temperature: float, keep: float = 0.90, folds: int = 4,
+                         *, trained: IntentClassifier, keep: float = 0.90, folds: int = 4,
                          seed: int = 0) -> ThresholdChoice | None:
-    """The same from any labelled training data (intent → its phrases): `ivr bench nlu` chooses its threshold here
-    from a benchmark's training split only."""
+    """The same from any labelled training data (intent → its phrases) and the classifier trained on it: `ivr bench
+    nlu` chooses its threshold here from a benchmark's training split only."""
     intents = sorted(phrases)
-    if len(intents) < 3:
+    if len(intents) < 3 or trained.validation is None:
         return None
+    probs, gold = trained.validation
+    labels = np.array(trained.labels)
+    asked_in_scope = labels[gold] != OUT_OF_SCOPE
+    scored = _scores(probs, labels)
+    scores = np.array([score for score, _ in scored])[asked_in_scope]
+    correct = np.array([top == label for (_, top), label in zip(scored, labels[gold], strict=True)])[asked_in_scope]
     random.Random(seed).shuffle(intents)
-    groups = [intents[index::folds] for index in range(min(folds, len(intents)))]
-    in_scores: list[float] = []
-    in_correct: list[bool] = []
     out_scores: list[float] = []
-    for held_out in groups:
+    for held_out in [intents[index::folds] for index in range(min(folds, len(intents)))]:
         known = [name for name in intents if name not in held_out]
-        texts = list(out_of_scope_examples)
-        labels, probes = [OUT_OF_SCOPE] * len(texts), []
-        for name in known:
-            cut = max(1, len(phrases[name]) // 5)
-            probes += [(phrase, name) for phrase in phrases[name][:cut]]
-            texts += phrases[name][cut:]
-            labels += [name] * (len(phrases[name]) - cut)
-        model = IntentClassifier.train(texts, labels, encoder=encoder, temperature=temperature)
-        for (score, top), (_, name) in zip(in_scope_scores(model, [p for p, _ in probes]), probes, strict=True):
-            in_scores.append(score)
-            in_correct.append(top == name)
+        texts = list(out_of_scope_examples) + [p for name in known for p in phrases[name]]
+        fold_labels = [OUT_OF_SCOPE] * len(out_of_scope_examples) + [name for name in known for _ in phrases[name]]
+        model = IntentClassifier.train(texts, fold_labels, encoder=encoder, temperature=trained.temperature)
         out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
-    scores, correct, outside = np.array(in_scores), np.array(in_correct), np.array(out_scores)
+    outside = np.array(out_scores)
     threshold = 0.0
     for candidate in sorted(set(scores.tolist()), reverse=True):
         if ((scores >= candidate) & correct).mean() >= keep:
@@ -77,10 +73,10 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
 def in_scope_scores(model: IntentClassifier, texts: list[str]) -> list[tuple[float, str | None]]:
     """Per text: the best in-scope intent's score (0 when the model puts the out-of-scope class first) and that
     intent, classified in one batch."""
-    if not texts:
-        return []
-    probs = model.predict_proba(texts)
-    labels = np.array(model.labels)
+    return _scores(model.predict_proba(texts), np.array(model.labels)) if texts else []
+
+
+def _scores(probs: np.ndarray, labels: np.ndarray) -> list[tuple[float, str | None]]:
     in_scope = labels != OUT_OF_SCOPE
     out: list[tuple[float, str | None]] = []
     for row in probs:

@@ -112,7 +112,7 @@ def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases(
     understanding = Understanding.build(auto)  # n-grams: quick
     choice = understanding.choice
     assert choice is not None and understanding.oos_threshold == choice.threshold
-    assert choice.samples == (54, 96)  # per fold a fifth of each known intent's phrases; all of the left-out ones
+    assert choice.samples == (96, 96)  # every phrase, scored by a calibration fold and by a leave-intents-out fold
     assert 0 <= choice.in_scope_kept <= 1 and 0 <= choice.out_of_scope_rejected <= 1
     two = auto.model_copy(update={"intents": dict(list(auto.intents.items())[:2])})
     assert Understanding.build(two).oos_threshold == FALLBACK_OOS  # too few intents to leave any out
