@@ -16,8 +16,8 @@ from ivr.bench.datasets import Split, banking77, clinc150, few_shot, xsid
 from ivr.bench.metrics import expected_calibration_error, oos_at_operating_point
 from ivr.nlu import OUT_OF_SCOPE
 from ivr.nlu.classifier import IntentClassifier
-from ivr.nlu.encoder import SentenceEncoder
-from ivr.nlu.oos import choose_threshold_for, in_scope_scores
+from ivr.nlu.encoder import SentenceEncoder, load_encoder
+from ivr.nlu.oos import choose_threshold_for, in_scope_scores, why_not_chosen
 
 FEW_SHOT_SEEDS = 5  # BANKING77 10-shot is sampled with seeds 0..4 and averaged: one sample varies by ±0.006
 HOMOPHONES = {"to": "two", "for": "four", "their": "there", "there": "their", "write": "right", "know": "no",
@@ -206,7 +206,7 @@ def out_of_scope(name: str, train: Split, test: Split, unrelated: tuple[Split, S
     model_name = "production" if encoder else "n-grams"
     out(f"{name} out-of-scope ({model_name}; {len(known)} intents trained, {len(held)} held out as near-domain, "
         f"seed {HELD_OUT_SEED}): threshold {threshold:.3f} from the training split "
-        f"({choice.describe() if choice else 'too few intents'}; {build_s:.0f} s)")
+        f"({choice.describe() if choice else why_not_chosen(len(known))}; {build_s:.0f} s)")
     unrelated_figure = (f"; unrelated recall {figures['unrelated_recall']:.3f} (≥ 0.90)" if len(unrelated[1])
                         else "; no unrelated set")
     out(f"  at it: in-scope accepted and correct {figures['kept']:.3f} (target ≥ {keep:.2f}); near-domain recall "
@@ -268,7 +268,10 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
                              [lab for lab in train.labels if lab in intents]), 20 if not quick else 3)
     probe = test.texts[:300 if not quick else 10]
     baseline_p99 = None
-    for name, enc in (("baseline", None), ("production", encoder)):
+    runs: list[tuple[str, SentenceEncoder | None]] = [("baseline", None), ("production", encoder)]
+    if encoder is not None and "int8" in encoder.model_id and not quick:  # the float32 graph, for the ratio
+        runs.append(("float32", load_encoder(encoder.model_dir, cache_dir=encoder.cache_dir, quantized=False)))
+    for name, enc in runs:
         if enc is not None:
             enc.forget()
         start = time.perf_counter()

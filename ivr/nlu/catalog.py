@@ -11,6 +11,7 @@ from typing import Protocol
 from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar, parse_grammar
 from ivr.nlu import Understanding, artifacts
 from ivr.nlu.classifier import Encoder
+from ivr.nlu.oos import why_not_chosen
 
 log = logging.getLogger(__name__)
 WARM_UP_WAIT_S = 8.0  # a webhook that arrives while the process warms up waits this long (Twilio waits 15 s)
@@ -21,7 +22,8 @@ def threshold_report(understanding: Understanding) -> str:
     if understanding.grammar.thresholds.out_of_scope != "auto":
         return f"out-of-scope threshold {understanding.oos_threshold:.2f} (pinned in the grammar)"
     if understanding.choice is None:
-        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: too few intents to choose: default)"
+        reason = why_not_chosen(len(understanding.grammar.intents))
+        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {reason}: default)"
     return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {understanding.choice.describe()})"
 
 

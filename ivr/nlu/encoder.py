@@ -188,6 +188,7 @@ class SentenceEncoder:
         # names a trained artefact: the weights, and how they are run
         self.model_id = (f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}:"
                          f"{'int8' if quantized else 'f32'}-ort{onnxruntime.__version__}-{_GRAPH_FORMAT}")
+        self.model_dir, self.cache_dir = model_dir, cache_dir
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
         self.tokenizer.no_padding()

@@ -70,6 +70,13 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
                            float((outside < threshold).mean()), (len(scores), len(outside)))
 
 
+def why_not_chosen(intents: int) -> str:
+    """Why `choose_threshold` gave None, in words for logs and reports."""
+    if intents < 3:
+        return "too few intents to leave any out"
+    return "an intent has a single phrase, so the classifier could not be cross-validated"
+
+
 def in_scope_scores(model: IntentClassifier, texts: list[str]) -> list[tuple[float, str | None]]:
     """Per text: the best in-scope intent's score (0 when the model puts the out-of-scope class first) and that
     intent, classified in one batch."""
