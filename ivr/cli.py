@@ -322,7 +322,7 @@ def cmd_agents(args: argparse.Namespace, client=None) -> int:
 def cmd_bench_load(args: argparse.Namespace) -> int:
     from ivr.bench.load import run
 
-    run(tuple(int(n) for n in args.calls.split(",")), flood=args.flood)
+    run(tuple(int(n) for n in args.calls.split(",")), flood=args.flood, hung_redis=args.hung_redis)
     return 0
 
 
@@ -548,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = bench_sub.add_parser("load", help="whole calls against gunicorn + redis-server on 127.0.0.1")
     load.add_argument("--calls", default="50,100,200", help="concurrency levels, comma-separated")
     load.add_argument("--flood", type=int, default=0, help="meanwhile hold this many replayed, signed /media upgrades")
+    load.add_argument("--hung-redis", action="store_true", help="freeze redis-server (SIGSTOP) while the calls run")
     load.set_defaults(func=cmd_bench_load)
     retries = bench_sub.add_parser("retries", help="identical webhook copies on two workers at once: turns advanced")
     retries.add_argument("--trials", type=int, default=1000)

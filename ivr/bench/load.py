@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def varied_requests(count: int, seed: int = 7) -> list[str]:
 class TimedTransport(HttpTransport):
     def __init__(self, timings: list[float], errors: list[str], lock: threading.Lock):
         self.timings, self.errors, self.lock = timings, errors, lock
+        self.answered = self.to_a_human = 0  # first webhooks of calls; those answered with a queue or a dial
 
     def post(self, url, params, headers):
         started = time.perf_counter()
@@ -62,6 +64,9 @@ class TimedTransport(HttpTransport):
             self.timings.append(time.perf_counter() - started)
             if status >= 500:
                 self.errors.append(f"{url}: HTTP {status}")
+            if "/voice/incoming" in url:
+                self.answered += 1
+                self.to_a_human += "<Enqueue" in body or "<Dial" in body
         return status, body
 
 
@@ -150,14 +155,26 @@ class UpgradeFlood:
                 pass  # the server closed it (no `start` in time): open another
 
 
-def run(concurrency: tuple[int, ...] = (50, 100, 200), *, flood: int = 0) -> dict[int, dict[str, float]]:
+def run(concurrency: tuple[int, ...] = (50, 100, 200), *, flood: int = 0,
+        hung_redis: bool = False) -> dict[int, dict[str, float]]:
+    """With `hung_redis`, the redis-server is frozen (SIGSTOP) while the calls run: every webhook must still be
+    answered, fast, each call sent to an agent's queue."""
     figures: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         url, processes = start_server(Path(tmp))
         print(f"server: gunicorn gthread at {url}, {'real redis-server' if len(processes) == 2 else 'embedded store'}")
+        if hung_redis and len(processes) < 2:
+            raise RuntimeError("--hung-redis needs redis-server installed")
         try:
             for calls in concurrency:
-                if flood:
+                if hung_redis:
+                    os.kill(processes[0].pid, signal.SIGSTOP)
+                    try:
+                        figures[calls] = place_calls(url, calls)
+                    finally:
+                        os.kill(processes[0].pid, signal.SIGCONT)
+                    time.sleep(6)  # the workers' circuit breakers close again before the next level
+                elif flood:
                     with UpgradeFlood(url, flood) as attack:
                         figures[calls] = place_calls(url, calls)
                     print(f"     … meanwhile {flood} replayed upgrades: {attack.opened} sockets opened, "
@@ -187,10 +204,12 @@ def place_calls(url: str, calls: int) -> dict[str, float]:
     values = np.array(timings) if timings else np.array([float("nan")])
     row = {"webhooks": len(timings), "p50_s": float(np.percentile(values, 50)),
            "p95_s": float(np.percentile(values, 95)), "p99_s": float(np.percentile(values, 99)),
+           "max_s": float(values.max()), "over_1s": float((values > 1).mean()),
            "over_15s": float((values > 15).mean()), "errors": len(errors), "wall_s": wall}
     print(f"{calls:4d} concurrent calls: {row['webhooks']} webhooks, p50 {row['p50_s']:.2f} s, "
-          f"p95 {row['p95_s']:.2f} s, p99 {row['p99_s']:.2f} s, over 15 s {row['over_15s']:.1%}, "
-          f"errors {row['errors']}, wall {wall:.0f} s")
+          f"p95 {row['p95_s']:.2f} s, p99 {row['p99_s']:.2f} s, max {row['max_s']:.2f} s, over 1 s "
+          f"{row['over_1s']:.1%}, over 15 s {row['over_15s']:.1%}, errors {row['errors']}, wall {wall:.0f} s; "
+          f"{transport.to_a_human} of {transport.answered} calls queued for an agent at once")
     return row
 
 

@@ -27,10 +27,14 @@ class Breaker:
         self.opened_at: float | None = None
         self.lock = threading.Lock()
 
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    @property
+    def is_open(self) -> bool:
         with self.lock:
-            if self.opened_at is not None and self.clock() - self.opened_at < self.open_s:
-                raise StoreUnavailable("Redis failed moments ago (circuit open)")
+            return self.opened_at is not None and self.clock() - self.opened_at < self.open_s
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.is_open:
+            raise StoreUnavailable("Redis failed moments ago (circuit open)")
         try:
             result = fn(*args, **kwargs)
         except FAILURES:
@@ -52,6 +56,10 @@ class GuardedRedis:
     def __init__(self, client: Any, breaker: Breaker):
         self._client = client
         self._breaker = breaker
+
+    @property
+    def circuit_open(self) -> bool:
+        return self._breaker.is_open
 
     def pipeline(self, *args: Any, **kwargs: Any) -> GuardedRedis:
         return GuardedRedis(self._client.pipeline(*args, **kwargs), self._breaker)

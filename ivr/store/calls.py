@@ -49,6 +49,8 @@ class CallStore:
         periodic replay); a webhook's read only checks this process's flag."""
         if self.spool is None or not (self.spool.pending() or (look_on_disk and self.spool.on_disk())):
             return 0
+        if getattr(self.redis, "circuit_open", False):  # Redis failed moments ago: re-reading the spool is waste
+            return 0
         return self.spool.replay(lambda kind, payload: self.writers[kind](payload))
 
     def load_state(self, call_sid: str) -> dict | None:

@@ -16,6 +16,7 @@ from ivr import logs
 from ivr.conversation import Conversations, Reply, UnknownCall
 from ivr.speech.hold_music import hold_music_wav
 from ivr.store import CallStore
+from ivr.store.breaker import StoreUnavailable
 from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import call_sid_is_valid, twilio_signed
@@ -94,8 +95,13 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
                 return xml(body if body is not None else fault_reply(call_sid, reason="fault"))
             body = view(*args, **kwargs)
             replies.save_reply(call_sid, key, body)
-        except Exception:
-            log.exception("call %s: fault in %s, answering so the caller still reaches a human", call_sid, request.path)
+        except Exception as exc:
+            if isinstance(exc, StoreUnavailable):  # the breaker logged the cause once; no traceback per webhook
+                log.warning("call %s: %s in %s, answering so the caller still reaches a human", call_sid, exc,
+                            request.path)
+            else:
+                log.exception("call %s: fault in %s, answering so the caller still reaches a human", call_sid,
+                              request.path)
             body = on_fault(call_sid) if on_fault else fault_reply(call_sid, reason="fault")
             try:  # a retry of this request gets the same answer, not a wait for a reply that never comes
                 replies.save_reply(call_sid, key, body)

@@ -41,6 +41,21 @@ def test_writes_during_an_outage_are_spooled_and_replayed_in_order(tmp_path):
     assert list(tmp_path.iterdir()) == [] and store.replay_spool() == 0
 
 
+def test_while_the_circuit_is_open_reads_do_not_go_through_the_spool_again(tmp_path, monkeypatch):
+    """A long outage spools more with every webhook; re-reading (and rewriting) the whole file on each read would
+    make every fault answer slower than the last."""
+    server = fakeredis.FakeServer()
+    store = CallStore(GuardedRedis(fakeredis.FakeRedis(server=server, decode_responses=True), Breaker()),
+                      call_ttl_s=60, context_ttl_s=600, spool=Spool(tmp_path))
+    server.connected = False
+    store.save_state("CA1", {"step": "done"})  # fails: the circuit opens, the write is spooled
+    replays = []
+    monkeypatch.setattr(store.spool, "replay", lambda apply: replays.append(apply) or 0)
+    with pytest.raises(redis.ConnectionError):
+        store.load_state("CA1")
+    assert replays == []
+
+
 def test_a_call_transferred_during_an_outage_is_not_resumed_and_its_context_survives(settings, clock):
     server = fakeredis.FakeServer()
     app = make_app(settings, fakeredis.FakeRedis(server=server, decode_responses=True), clock)

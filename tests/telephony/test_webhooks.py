@@ -158,6 +158,11 @@ def test_store_failure_mid_call_sends_the_caller_to_a_human(settings, clock, cap
     assert root.find("./Enqueue").text == "general"
     assert "went wrong" in root.find("./Say").text
     assert "fault in /voice/gather" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the circuit is open now: every webhook answers, one line each
+        root = twiml(helper.post("/voice/gather", {**CALL, "SpeechResult": "hello?", "Digits": "1"}))
+    assert root.find("./Enqueue").text == "general"
+    assert "circuit open" in caplog.text and "Traceback" not in caplog.text
 
 
 def test_wait_url_announces_position_and_estimated_wait(twilio):
