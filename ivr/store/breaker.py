@@ -19,22 +19,30 @@ class StoreUnavailable(redis.ConnectionError):
 
 
 class Breaker:
-    """Shared by every wrapper of one client. `open_s` after a failure, calls fail without touching Redis."""
+    """Shared by every wrapper of one client. `open_s` after a failure, calls fail without touching Redis; then one
+    call at a time probes it (half-open) while the others still fail at once, until a probe succeeds."""
 
     def __init__(self, *, open_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
         self.open_s = open_s
         self.clock = clock
         self.opened_at: float | None = None
+        self.probing = False
         self.lock = threading.Lock()
 
     @property
     def is_open(self) -> bool:
         with self.lock:
-            return self.opened_at is not None and self.clock() - self.opened_at < self.open_s
+            return self._refuses()
+
+    def _refuses(self) -> bool:
+        return self.opened_at is not None and (self.probing or self.clock() - self.opened_at < self.open_s)
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.is_open:
-            raise StoreUnavailable("Redis failed moments ago (circuit open)")
+        with self.lock:
+            if self._refuses():
+                raise StoreUnavailable("Redis failed moments ago (circuit open)")
+            probe = self.opened_at is not None
+            self.probing = self.probing or probe
         try:
             result = fn(*args, **kwargs)
         except FAILURES:
@@ -43,6 +51,10 @@ class Breaker:
                     log.error("Redis unreachable: failing fast for %.0f s", self.open_s)
                 self.opened_at = self.clock()
             raise
+        finally:
+            if probe:
+                with self.lock:
+                    self.probing = False
         with self.lock:
             if self.opened_at is not None:
                 log.warning("Redis reachable again")

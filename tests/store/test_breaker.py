@@ -45,6 +45,32 @@ def test_after_one_timeout_calls_fail_at_once_until_the_circuit_closes():
     assert hung.calls == 2
 
 
+def test_after_the_open_period_one_call_probes_redis_while_the_others_still_fail_at_once():
+    """Half-open: in a long outage every request in flight would otherwise wait out its own timeout every 5 s."""
+    import threading
+
+    clock, probing, release = Clock(), threading.Event(), threading.Event()
+
+    class SlowThenHung(HungRedis):
+        def get(self, key):
+            probing.set()
+            release.wait(5)  # a hung Redis: the probe waits for its timeout
+            return super().get(key)
+
+    hung = SlowThenHung()
+    client = GuardedRedis(hung, Breaker(open_s=5, clock=clock))
+    client._breaker.opened_at = 0.0  # the circuit opened at t=0
+    clock.now = 6.0
+    probe = threading.Thread(target=lambda: pytest.raises(redis.TimeoutError, client.get, "a"))
+    probe.start()
+    assert probing.wait(5)
+    with pytest.raises(StoreUnavailable):
+        client.get("a")  # a second request while the probe is out: fails at once
+    release.set()
+    probe.join()
+    assert hung.calls == 1 and client.circuit_open  # the probe failed: open again from now
+
+
 @pytest.fixture
 def stoppable_redis():
     """A real redis-server of this test's own, on a free port, that the test can freeze with SIGSTOP."""
