@@ -26,7 +26,7 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
         "auto_threshold": grammar.thresholds.out_of_scope == "auto",
-        "format": 4,  # 4: the out-of-scope threshold is chosen on the calibration folds
+        "format": 5,  # 4: the out-of-scope threshold is chosen on the calibration folds; 5: single examples calibrate
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -6,7 +6,9 @@ Scores are temperature-scaled on cross-validated margins, so a confidence thresh
 """
 from __future__ import annotations
 
+import logging
 import math
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
@@ -18,7 +20,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
+log = logging.getLogger(__name__)
 _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
+PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with two examples); logged
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
 
 
@@ -71,23 +75,40 @@ class IntentClassifier:
         gold = np.array([names.index(label) for label in labels])
         dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
         ngrams, svm = cls._fit(texts, gold, dense)
-        folds = min(5, int(np.bincount(gold).min()))
         validation = None
-        if temperature is None and calibrate and folds >= 2:
-            held_out = np.full((len(texts), len(names)), -10.0)
-            splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-            for train_idx, test_idx in splitter.split(texts, gold):
-                part = dense[train_idx] if dense is not None else None
-                fold_ngrams, fold_svm = cls._fit([texts[i] for i in train_idx], gold[train_idx], part)
-                x = cls._stack(fold_ngrams.transform([texts[i] for i in test_idx]),
-                               dense[test_idx] if dense is not None else None)
-                margins = fold_svm.decision_function(x)
-                if margins.ndim == 1:  # two classes: one margin, for the second class
-                    margins = np.column_stack([-margins, margins])
-                held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
-            temperature = fit_temperature(held_out, gold)
-            validation = (softmax(held_out, temperature), gold)
-        return cls(ngrams, encoder, svm, names, 10.0 if temperature is None else temperature, validation)
+        if temperature is None and calibrate:
+            temperature, validation = cls._calibrate(texts, gold, dense, len(names))
+        return cls(ngrams, encoder, svm, names, PRIOR_TEMPERATURE if temperature is None else temperature, validation)
+
+    @classmethod
+    def _calibrate(cls, texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None,
+                   classes: int) -> tuple[float | None, tuple[np.ndarray, np.ndarray] | None]:
+        """Temperature from stratified cross-validation. A class with a single example (one out-of-scope example)
+        is missing from the fold that holds it out; its row then says nothing about the scale and is left out."""
+        counts = np.bincount(gold)
+        if (counts >= 2).sum() < 2:
+            log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f",
+                        PRIOR_TEMPERATURE)
+            return None, None
+        folds = min(5, int(counts[counts >= 2].min()))
+        held_out = np.full((len(texts), classes), -10.0)
+        seen = np.ones(len(texts), dtype=bool)
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+            splits = list(splitter.split(texts, gold))
+        for train_idx, test_idx in splits:
+            part = dense[train_idx] if dense is not None else None
+            fold_ngrams, fold_svm = cls._fit([texts[i] for i in train_idx], gold[train_idx], part)
+            x = cls._stack(fold_ngrams.transform([texts[i] for i in test_idx]),
+                           dense[test_idx] if dense is not None else None)
+            margins = fold_svm.decision_function(x)
+            if margins.ndim == 1:  # two classes: one margin, for the second class
+                margins = np.column_stack([-margins, margins])
+            held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
+            seen[test_idx] = np.isin(gold[test_idx], fold_svm.classes_)
+        temperature = fit_temperature(held_out[seen], gold[seen])
+        return temperature, (softmax(held_out, temperature), gold)
 
     @staticmethod
     def _stack(ngram_rows, dense: np.ndarray | None):

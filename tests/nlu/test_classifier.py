@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from ivr.nlu.classifier import IntentClassifier
@@ -118,3 +120,19 @@ def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases(
     assert Understanding.build(two).oos_threshold == FALLBACK_OOS  # too few intents to leave any out
     pinned = Understanding.build(grammar.model_copy(update={"intents": six}))
     assert pinned.oos_threshold == 0.30 and pinned.choice is None
+
+
+def test_a_single_out_of_scope_example_does_not_switch_calibration_off(caplog):
+    """Intents have at least 3 phrases, but a grammar may give one out-of-scope example: that class is left out of
+    the folds that hold it out, never a reason to skip calibration (and so the threshold choice)."""
+    from ivr.nlu import OUT_OF_SCOPE
+    from ivr.nlu.classifier import PRIOR_TEMPERATURE
+
+    pay = ["pay my bill", "I want to pay", "make a payment", "pay what I owe", "settle my bill", "pay now"]
+    net = ["my internet is down", "no internet", "wifi is dead", "router is off", "no connection", "cannot get online"]
+    texts, labels = pay + net + ["what's the weather"], ["pay"] * 6 + ["net"] * 6 + [OUT_OF_SCOPE]
+    classifier = IntentClassifier.train(texts, labels)
+    assert classifier.validation is not None and classifier.temperature != PRIOR_TEMPERATURE
+    with caplog.at_level(logging.WARNING):  # nothing to cross-validate at all: the prior, said in the log
+        tiny = IntentClassifier.train(["pay", "net"], ["pay", "net"])
+    assert tiny.temperature == PRIOR_TEMPERATURE and "prior temperature" in caplog.text
