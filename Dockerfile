@@ -14,6 +14,8 @@ RUN pip install --no-cache-dir -c requirements.lock . \
 COPY app.py ./
 COPY grammars ./grammars
 COPY audio ./audio
+# The encoder's int8 graph and the shipped grammars' classifiers, built now: a fresh container is ready in seconds.
+RUN IVR_SELFSERVICE=demo IVR_CACHE_DIR=/srv/ivr/.cache IVR_GRAMMAR_DIR=/srv/ivr/grammars ivr grammar prepare
 RUN mkdir -p /srv/ivr/spool /srv/ivr/.cache && chown -R nobody /srv/ivr/audio /srv/ivr/spool /srv/ivr/.cache
 
 # One worker by default: without REDIS_URL the call state lives in that worker's embedded store. With REDIS_URL

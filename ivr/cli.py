@@ -424,6 +424,24 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grammar_prepare(args: argparse.Namespace) -> int:
+    """Build the encoder's graph and train every grammar's classifier into IVR_CACHE_DIR ahead of time (an image
+    build step), so a fresh container is ready in seconds instead of building both at first start."""
+    from ivr.nlu.catalog import GrammarCatalog
+    from ivr.nlu.encoder import configured_encoder
+    from ivr.selfservice import registry_for
+
+    settings = Settings.from_env()
+    catalog = GrammarCatalog(settings.grammar_dir, default_locale=settings.locale,
+                             known_actions=registry_for(settings.selfservice_backends).names(),
+                             encoder=configured_encoder(settings), cache_dir=settings.cache_dir)
+    problems = catalog.refresh()
+    for lines in problems.values():
+        print("\n".join(lines), file=sys.stderr)
+    print(f"prepared {', '.join(catalog.locales()) or 'no grammar'} in {settings.cache_dir}")
+    return 1 if problems else 0
+
+
 def cmd_grammar_test(args: argparse.Namespace) -> int:
     """A grammar on labelled utterances (default: its regression set, grammars/<locale>/regression.csv)."""
     from ivr.grammar import grammar_files, load_grammar
@@ -531,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = grammar_sub.add_parser("check", help="validate grammar files; non-zero exit on errors")
     check.add_argument("files", nargs="*")
     check.set_defaults(func=cmd_grammar_check)
+    grammar_sub.add_parser("prepare", help="build the encoder graph and the classifiers into IVR_CACHE_DIR (images)"
+                           ).set_defaults(func=cmd_grammar_prepare)
     test = grammar_sub.add_parser("test", help="run a grammar on labelled utterances (CSV: text,intent)")
     test.add_argument("labelled", nargs="?", help="CSV with text,intent (default: the locale's regression.csv)")
     test.add_argument("--locale", help="default: IVR_LOCALE")

@@ -94,6 +94,18 @@ def test_grammar_check_command(tmp_path: Path, capsys, monkeypatch):
     assert f"{bad}:{line_of(bad.read_text(), 'max_retries')}: max_retries:" in capsys.readouterr().err
 
 
+def test_grammar_prepare_trains_every_grammar_into_the_cache_for_an_image(tmp_path: Path, capsys, monkeypatch):
+    monkeypatch.setenv("IVR_SELFSERVICE", "demo")
+    monkeypatch.setenv("IVR_NLU_ENCODER", "false")
+    monkeypatch.setenv("IVR_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["grammar", "prepare"]) == 0
+    assert "prepared de-DE, en-US" in capsys.readouterr().out
+    assert {p.name.split("-")[1] + "-" + p.name.split("-")[2] for p in (tmp_path / "cache").glob("classifier-*.pkl")
+            } == {"de-DE", "en-US"}
+    monkeypatch.delenv("IVR_SELFSERVICE")  # the shipped grammars name backends that are now missing
+    assert main(["grammar", "prepare"]) == 1 and "account_balance" in capsys.readouterr().err
+
+
 def test_grammar_check_refuses_an_action_the_service_does_not_have(capsys, monkeypatch):
     monkeypatch.delenv("IVR_SELFSERVICE", raising=False)
     assert main(["grammar", "check", str(SHIPPED)]) == 1
