@@ -74,7 +74,7 @@ def why_not_chosen(intents: int) -> str:
     """Why `choose_threshold` gave None, in words for logs and reports."""
     if intents < 3:
         return "too few intents to leave any out"
-    return "an intent has a single phrase, so the classifier could not be cross-validated"
+    return "too few phrases per intent to cross-validate the classifier"
 
 
 def in_scope_scores(model: IntentClassifier, texts: list[str]) -> list[tuple[float, str | None]]:
