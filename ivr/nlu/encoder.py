@@ -160,12 +160,12 @@ def _build_onnx(weights_file: Path, quantized: bool) -> bytes:
     import onnx
     from safetensors.numpy import load_file
 
-    logging.getLogger().addFilter(_quiet_quantizer)  # it logs every tensor it skips through the root logger
-
     model = bert_graph(load_file(str(weights_file)))
     if not quantized:
         return model.SerializeToString()
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().addFilter(_quiet_quantizer)  # it logs every tensor it skips through the root logger
 
     with tempfile.TemporaryDirectory() as scratch:
         plain, int8 = Path(scratch) / "f32.onnx", Path(scratch) / "int8.onnx"
