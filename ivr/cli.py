@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import secrets
 import sys
@@ -228,14 +229,14 @@ def cmd_grammar_check(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     known = registry_for(settings.selfservice_backends).names()
     paths = [Path(p) for p in args.files] or list(grammar_files(settings.grammar_dir).values())
-    encoder = configured_encoder(settings)
+    encoder = functools.cache(lambda: configured_encoder(settings))  # loaded for the first grammar that validates
     renderer = installed_renderer()
     failed = False
     for path in paths:
         try:
             grammar = load_grammar(path, known_actions=known)
             grammar.static_prompts()
-            understanding = Understanding.build(grammar, encoder=encoder)
+            understanding = Understanding.build(grammar, encoder=encoder())
             print(f"{path}: {threshold_report(understanding)}")
             samples = grammar.prompt_samples()
             unrendered = [] if isinstance(renderer, Unavailable) else dry_run(samples, grammar.locale, renderer)
