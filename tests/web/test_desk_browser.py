@@ -92,8 +92,7 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_t
         playwright.expect(page.locator("#transcript")).to_contain_text("I was charged twice this month")
         playwright.expect(page.locator("#summary")).to_contain_text("Caller is calling about")
         playwright.expect(page.locator("#state")).to_have_text("ringing")
-        screenshots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshots / "agent-desk-screen-pop.png"), full_page=True)
+        screenshots(page, "agent-desk-screen-pop.png")
 
         page.click("#accept")
         assert page.evaluate("window.IVR_FAKE_DEVICE.accepted")
@@ -113,7 +112,7 @@ def test_a_billing_call_pops_on_the_agents_desk_before_they_accept_then_a_warm_t
         bob.evaluate("window.IVR_FAKE_DEVICE.ring()")
         playwright.expect(bob.locator("#notes")).to_contain_text("alice: Double charge confirmed, refund promised")
         playwright.expect(bob.locator("#summary")).to_contain_text("a question about a charge on your bill")
-        bob.screenshot(path=str(screenshots / "agent-desk-warm-transfer.png"), full_page=True)
+        screenshots(bob, "agent-desk-warm-transfer.png")
         bob.click("#accept")
         join = twilio.post(second["url"], {"CallSid": second["sid"]})
         twilio.post(second["url"].replace("/voice/agent-join", "/voice/agent-bridge"), {"CallSid": second["sid"]})
