@@ -3,11 +3,9 @@ examples, the encoder, the library versions): a restart or a second worker loads
 a second instead of training it again, and workers starting together train it once (a file lock)."""
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
-import os
 import pickle
 from importlib.metadata import version
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 from ivr.grammar import Grammar
 from ivr.nlu import Understanding
 from ivr.nlu.classifier import Encoder, IntentClassifier
+from ivr.nlu.disk_cache import load_or_build
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,8 @@ def build(grammar: Grammar, *, encoder: Encoder | None, cache_dir: Path | None) 
     if cache_dir is None:
         return Understanding.build(grammar, encoder=encoder)
     path = cache_dir / f"classifier-{grammar.locale}-{fingerprint(grammar, encoder)}.pkl"
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # a second worker waits for the first one's training, then loads it
-            return _load(path, grammar, encoder) or _train_and_save(path, grammar, encoder)
-    except OSError as exc:
-        log.warning("classifier cache %s unusable (%s): training in memory", cache_dir, exc)
-        return Understanding.build(grammar, encoder=encoder)
+    return load_or_build(path, lambda found: _load(found, grammar, encoder), lambda: _train(grammar, encoder),
+                         what="classifier")
 
 
 def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understanding | None:
@@ -60,11 +53,8 @@ def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understandin
                                                    temperature), choice)
 
 
-def _train_and_save(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understanding:
+def _train(grammar: Grammar, encoder: Encoder | None) -> tuple[Understanding, bytes]:
     understanding = Understanding.build(grammar, encoder=encoder)
     trained = understanding.classifier
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(pickle.dumps((trained.ngrams, trained.svm, trained.labels, trained.temperature,
-                                      trained.encoder is not None, understanding.choice)))
-    partial.replace(path)
-    return understanding
+    return understanding, pickle.dumps((trained.ngrams, trained.svm, trained.labels, trained.temperature,
+                                        trained.encoder is not None, understanding.choice))

@@ -9,7 +9,6 @@ cache directory, so the next process loads it in a fraction of a second. When no
 classifier runs on n-gram features alone."""
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import logging
@@ -27,8 +26,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ivr.config import Settings
+from ivr.nlu.disk_cache import load_or_build
 
-log = logging.getLogger(__name__)
 _LAYER = "encoder.layer.{}."
 _OPSET = 20  # LayerNormalization (17) and Gelu (20) as single operators
 _GRAPH_FORMAT = 2  # raised whenever bert_graph changes: names the cached graph and the classifiers trained on it
@@ -129,8 +128,7 @@ def bert_graph(weights: dict[str, np.ndarray], *, heads: int = 12):
 
 def onnx_model(model_dir: Path, *, quantized: bool, cache_dir: Path | None) -> bytes:
     """The serialised graph for the weights in `model_dir`, int8-quantised when asked; cached on disk by the
-    weights' size and modification time and the library versions (a file lock: workers starting together build
-    it once). A cache that cannot be written only costs the build."""
+    weights' size and modification time and the library versions (`disk_cache`)."""
     import onnxruntime
 
     weights_file = model_dir / "model.safetensors"
@@ -139,21 +137,8 @@ def onnx_model(model_dir: Path, *, quantized: bool, cache_dir: Path | None) -> b
                          f"{onnxruntime.__version__}:{_GRAPH_FORMAT}".encode()).hexdigest()[:16]
     if cache_dir is None:
         return _build_onnx(weights_file, quantized)
-    path = cache_dir / f"encoder-{key}.onnx"
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if path.exists():
-                return path.read_bytes()
-            model = _build_onnx(weights_file, quantized)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(model)
-            partial.replace(path)
-            return model
-    except OSError as exc:
-        log.warning("encoder cache %s unusable (%s): building in memory", cache_dir, exc)
-        return _build_onnx(weights_file, quantized)
+    return load_or_build(cache_dir / f"encoder-{key}.onnx", Path.read_bytes,
+                         lambda: (model := _build_onnx(weights_file, quantized), model), what="encoder")
 
 
 def _build_onnx(weights_file: Path, quantized: bool) -> bytes:
