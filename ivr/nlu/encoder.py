@@ -261,4 +261,8 @@ def configured_encoder(settings: Settings) -> SentenceEncoder | None:
     IVR_CACHE_DIR."""
     if not settings.nlu_encoder:
         return None
-    return load_encoder(settings.encoder_dir, cache_dir=settings.cache_dir, quantized=settings.encoder_int8)
+    try:
+        return load_encoder(settings.encoder_dir, cache_dir=settings.cache_dir, quantized=settings.encoder_int8)
+    except Exception:  # a broken model directory or runtime must not keep every grammar from loading
+        logging.getLogger(__name__).exception("sentence encoder unavailable: classifying with n-grams only")
+        return None

@@ -86,3 +86,14 @@ def test_the_settings_choose_int8_or_float32(settings):
     assert "int8" in configured_encoder(settings.replace(cache_dir=cache)).model_id
     assert "f32" in configured_encoder(settings.replace(cache_dir=cache, encoder_int8=False)).model_id
     assert configured_encoder(settings.replace(nlu_encoder=False)) is None
+
+
+def test_an_encoder_that_cannot_be_built_leaves_the_n_grams_serving(settings, tmp_path, caplog):
+    from ivr.nlu.encoder import configured_encoder
+
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    with caplog.at_level(logging.ERROR):
+        assert configured_encoder(settings.replace(encoder_dir=str(broken), cache_dir=str(tmp_path / "c"))) is None
+    assert "n-grams only" in caplog.text
