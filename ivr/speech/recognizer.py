@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,42 @@ def load_model(path: str):
     return vosk.Model(path)
 
 
+class WarmRecognizers:
+    """Open-vocabulary Kaldi recognisers of one model, kept after an utterance for the next one (any call's).
+    Vosk composes a lookahead model's graph lazily inside each recogniser: a new one spends ~2 CPU s of its first
+    utterance building its share (Korean model, 2 cores), a reused one decodes the same audio in ~0.2 s. Each keeps
+    ~50 MB of composed graph, so at most `keep` wait idle."""
+
+    def __init__(self, model, *, keep: int = 8):
+        self.model = model
+        self.keep = keep
+        self._idle: list = []
+        self._lock = threading.Lock()
+
+    def take(self):
+        with self._lock:
+            recognizer = self._idle.pop() if self._idle else None
+        if recognizer is None:
+            import vosk
+
+            return vosk.KaldiRecognizer(self.model, RATE)
+        return recognizer
+
+    def give_back(self, recognizer) -> None:
+        """Finalised first: after an endpoint (or a reset) Vosk would carry the feature pipeline, and with it the
+        last caller's speaker adaptation, into the next utterance; a finalised one starts a fresh pipeline."""
+        recognizer.AcceptWaveform(b"")
+        recognizer.FinalResult()
+        with self._lock:
+            if len(self._idle) < self.keep:
+                self._idle.append(recognizer)
+
+
+@functools.cache
+def warm_recognizers(model) -> WarmRecognizers:
+    return WarmRecognizers(model)
+
+
 def constrained(expect: str) -> bool:
     """Digits, yes/no and choices use a closed grammar; the open question uses the full language model."""
     return expect in ("digits", "yes_no", "choice")
@@ -49,18 +86,22 @@ class VoskRecognizer:
         self.language = language
         self.words = vocabulary(language)
         self.alternatives = alternatives
+        self.warm = warm_recognizers(model)
         self.recognizer = None
+        self._open = False  # whether `recognizer` is a warm open-vocabulary one, handed on after the utterance
         self._final: dict | None = None
 
     def start(self, expect: str, phrases: Sequence[str]) -> None:
         import vosk
 
-        if constrained(expect):
+        self._release()
+        self._open = not constrained(expect)
+        if self._open:
+            recognizer = self.warm.take()
+        else:  # a closed grammar's graph is small: built in ~1 ms
             words = {"digits": self.words.digit_words, "yes_no": self.words.yes_no_words}.get(expect, ())
             vocabulary = [*dict.fromkeys([*words, *(p.lower() for p in phrases)]), "[unk]"]
             recognizer = vosk.KaldiRecognizer(self.model, RATE, json.dumps(vocabulary))
-        else:
-            recognizer = vosk.KaldiRecognizer(self.model, RATE)
         recognizer.SetWords(True)
         recognizer.SetMaxAlternatives(self.alternatives)
         self.recognizer = recognizer
@@ -81,8 +122,13 @@ class VoskRecognizer:
         if self.recognizer is None:
             return Utterance()
         result = self._final or json.loads(self.recognizer.FinalResult())
-        self.recognizer = None
+        self._release()
         return to_utterance(result or {})
+
+    def _release(self) -> None:
+        if self.recognizer is not None and self._open:
+            self.warm.give_back(self.recognizer)
+        self.recognizer = None
 
 
 def to_utterance(result: dict) -> Utterance:
