@@ -6,6 +6,7 @@ WebSocket upgrade open (re-opening each as the server closes it): the webhooks m
 bounded: nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
+import http.client
 import os
 import random
 import shutil
@@ -56,7 +57,7 @@ class TimedTransport(HttpTransport):
         started = time.perf_counter()
         try:
             status, body = super().post(url, params, headers)
-        except requests.RequestException as exc:
+        except (OSError, http.client.HTTPException) as exc:
             with self.lock:
                 self.errors.append(f"{url}: {type(exc).__name__}")
             return 200, "<Response/>"

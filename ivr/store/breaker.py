@@ -45,10 +45,11 @@ class Breaker:
             self.probing = self.probing or probe
         try:
             result = fn(*args, **kwargs)
-        except FAILURES:
+        except FAILURES as exc:
             with self.lock:
                 if self.opened_at is None:
-                    log.error("Redis unreachable: failing fast for %.0f s", self.open_s)
+                    log.error("Redis unreachable (%s: %s): failing fast for %.0f s", type(exc).__name__, exc,
+                              self.open_s)
                 self.opened_at = self.clock()
             raise
         finally:

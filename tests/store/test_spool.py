@@ -1,8 +1,10 @@
 """Writes that must not be lost while Redis is down go to a local spool and are replayed, in order, when it answers
 again — on the embedded store with its connection cut, and on a real redis-server that is killed and restarted."""
+import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -110,3 +112,38 @@ def test_a_real_redis_server_killed_and_restarted_loses_nothing_that_was_spooled
     finally:
         process.kill()
         process.wait()
+
+
+def test_appends_made_while_a_flush_is_on_disk_share_the_next_one(tmp_path, monkeypatch):
+    """A hung Redis at 100 calls at once: three spooled writes per fault webhook, each fsynced in turn, queued the
+    webhooks behind the disk. Appends that arrive while an fsync runs are covered by one fsync after it."""
+    import ivr.store.spool as spool_module
+
+    spool = Spool(tmp_path)
+    flushes: list[int] = []
+    on_disk, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        flushes.append(fd)
+        if len(flushes) == 1:  # the first flush is still on disk while the others append
+            on_disk.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(spool_module.os, "fsync", slow_fsync)
+    first = threading.Thread(target=spool.append, args=("state", {"n": 0}))
+    first.start()
+    on_disk.wait(10)
+    others = [threading.Thread(target=spool.append, args=("context", {"n": n})) for n in range(1, 11)]
+    for thread in others:
+        thread.start()
+    while len(spool.path.read_text().splitlines()) < 11:  # every line written, none flushed yet
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    assert len(flushes) == 2  # not 11
+    replayed: list[int] = []
+    assert spool.replay(lambda kind, payload: replayed.append(payload["n"])) == 11
+    assert sorted(replayed) == list(range(11))
