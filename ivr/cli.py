@@ -154,7 +154,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     except EOFError:  # Ctrl-D at the caller prompt: the caller hung up
         print("\n[caller hung up]")
         return 0
-    except requests.ConnectionError:
+    except (requests.ConnectionError, ConnectionError):  # requests (JSON API) or http.client (webhooks)
         raise CommandError(f"no service answers at {args.url} (is `ivr serve` running there?)") from None
     taken = f"; agent: {record.agent}" if record.agent else ""
     print(f"[call ended: {record.ended}; queue: {record.queue}{taken}]")

@@ -19,9 +19,12 @@ class GrammarError(Exception):
 
 
 Duplicates = list[tuple[int, int, tuple]]  # (line, first line, path) of keys defined twice
+# libyaml's parser when PyYAML was built with it (the wheels are): ~10x faster than the pure-Python one, same marks
+FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates: Duplicates) -> object:
+def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates: Duplicates,
+               scalars: yaml.constructor.SafeConstructor) -> object:
     """Turn a composed YAML node into plain data, remembering the line of every path and every repeated key
     (YAML would silently keep the last one: a second intent of the same name would replace the first)."""
     lines[path] = node.start_mark.line + 1
@@ -33,11 +36,11 @@ def _to_python(node: yaml.Node, path: tuple, lines: dict[tuple, int], duplicates
             if key in out:
                 duplicates.append((line, key_lines[key], path + (key,)))
             key_lines[key] = lines[path + (key,)] = line
-            out[key] = _to_python(value_node, path + (key,), lines, duplicates)
+            out[key] = _to_python(value_node, path + (key,), lines, duplicates, scalars)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (i,), lines, duplicates) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node)  # scalar: resolved tag (str, int, float, bool)
+        return [_to_python(item, path + (i,), lines, duplicates, scalars) for i, item in enumerate(node.value)]
+    return scalars.construct_object(node)  # scalar: resolved tag (str, int, float, bool)
 
 
 def _line_for(path: tuple, lines: dict[tuple, int]) -> int:
@@ -50,7 +53,7 @@ def parse_grammar(text: str, source: str = "<grammar>", *, known_actions: Iterab
     """Parse and validate grammar YAML; raise GrammarError with file:line: field: reason. With `known_actions`,
     self-service actions the service does not have are problems too."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=FAST_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
@@ -59,7 +62,7 @@ def parse_grammar(text: str, source: str = "<grammar>", *, known_actions: Iterab
         raise GrammarError([f"{source}:1: the file is empty"])
     lines: dict[tuple, int] = {}
     duplicates: Duplicates = []
-    data = _to_python(node, (), lines, duplicates)
+    data = _to_python(node, (), lines, duplicates, yaml.constructor.SafeConstructor())
     if duplicates:
         raise GrammarError([f"{source}:{line}: {'.'.join(map(str, path))}: defined twice (first on line {first})"
                             for line, first, path in duplicates])
@@ -89,9 +92,9 @@ def parse_grammar(text: str, source: str = "<grammar>", *, known_actions: Iterab
 def line_in(path: str | Path, where: tuple) -> int:
     """The line of a field in a grammar file (for problems found after loading, e.g. a prompt that does not render)."""
     lines: dict[tuple, int] = {}
-    node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    node = yaml.compose(Path(path).read_text(encoding="utf-8"), Loader=FAST_LOADER)
     if node is not None:
-        _to_python(node, (), lines, [])
+        _to_python(node, (), lines, [], yaml.constructor.SafeConstructor())
     return _line_for(where, lines)
 
 

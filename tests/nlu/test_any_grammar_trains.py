@@ -5,6 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivr.grammar import parse_grammar
+from ivr.grammar.loader import FAST_LOADER
 from ivr.nlu import Understanding
 from ivr.types import Utterance
 from tests.grammar.test_loader import SHIPPED
@@ -16,7 +17,7 @@ PHRASE = st.lists(WORDS, min_size=1, max_size=5).map(" ".join)
 
 @st.composite
 def grammars(draw):
-    base = yaml.safe_load(SHIPPED.read_text())
+    base = yaml.load(SHIPPED.read_text(), Loader=FAST_LOADER)
     count = draw(st.integers(min_value=2, max_value=3))
     intents = {}
     for index in range(count):
@@ -26,7 +27,7 @@ def grammars(draw):
     base["intents"] = intents
     base["out_of_scope_examples"] = draw(st.lists(PHRASE.map(lambda p: f"weather {p}"), max_size=3, unique=True))
     base["thresholds"]["out_of_scope"] = draw(st.sampled_from([0.3, "auto"]))
-    return yaml.safe_dump(base)
+    return yaml.dump(base, Dumper=yaml.CSafeDumper)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
