@@ -11,8 +11,8 @@ import os
 import sys
 
 BACKGROUND = 10  # niceness: rendering is background work (a webhook without its prompt answers with <Say>), so
-# under a burst of calls the webhooks get the CPU first (~11 ms of CPU per prompt: 200 calls at once with a cold
-# cache rendered for ~40 % of 2 cores)
+# under a burst of calls the webhooks get the CPU first (~11 ms of CPU per prompt; a cold cache at 200 calls at once
+# renders hundreds, one render worker per gunicorn worker)
 
 
 def main() -> int:

@@ -54,8 +54,8 @@ def test_pyttsx3_renders_real_speech_and_caches_it(tmp_path):
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 def test_the_render_worker_yields_the_cpu_to_webhooks():
-    """Prompts render in the background (a webhook that finds none answers with <Say>); at 200 calls at once with a
-    cold cache, the workers' renderers at full priority took ~40 % of the 2 cores away from the webhooks."""
+    """Prompts render in the background (a webhook that finds none answers with <Say>): with a cold cache under a
+    burst of calls, the renderers (~11 ms of CPU a prompt, one per gunicorn worker) must not take the webhooks' CPU."""
     renderer = Pyttsx3Renderer()
     try:
         renderer.render("hello", voice="en-us", rate=165)
