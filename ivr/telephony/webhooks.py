@@ -21,7 +21,7 @@ from ivr.telephony import params, twiml
 from ivr.telephony.media import stream_url
 from ivr.telephony.security import call_sid_is_valid, twilio_signed
 from ivr.telephony.stream_identity import token_parameters
-from ivr.types import CallEvent, Utterance
+from ivr.types import CallEvent, Transfer, Utterance
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -66,7 +66,21 @@ def player(locale: str) -> twiml.AudioUrl:
 
 
 def render(reply: Reply) -> str:
+    if any(isinstance(action, Transfer) for action in reply.actions):
+        prepare_whisper(request.form.get("CallSid", ""), reply.locale)
     return twiml.render(reply.actions, locale=reply.locale, turn=reply.turn, audio_url=player(reply.locale))
+
+
+def prepare_whisper(call_sid: str, locale: str) -> None:
+    """The agent's whisper is known once the caller is queued (the context is stored before a transfer renders)
+    and asked for when an agent answers, seconds later: rendered now, in the background, it is ready by then."""
+    settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
+    if settings.gather_prompts != "play" or not speech.tts or not call_sid_is_valid(call_sid):
+        return
+    if getattr(current_app.extensions["ivr.store"].redis, "circuit_open", False):  # a fault transfer: no context
+        return
+    text, locale = conversations().whisper_text(call_sid, locale=locale)
+    speech.prompts.render_later(text, locale, call=call_sid)
 
 
 def xml(body: str) -> Response:

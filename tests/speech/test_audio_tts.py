@@ -119,6 +119,31 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     assert "/voice/audio/private/" in hold.find("./Play").text  # a call's own text: rendered in memory at once
 
 
+def test_the_agents_whisper_is_rendered_when_the_caller_is_queued_not_when_the_agent_answers(
+        settings, redis_client, clock, tmp_path):
+    """The whisper is a call's own text, known once the call is transferred; the agent answers seconds later, so
+    `/voice/whisper` finds it rendered instead of waiting for a render (or <Say>ing it) under load."""
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper, make_app
+
+    app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
+                           audio_dir=str(tmp_path / "audio")), redis_client, clock)
+    prompts = app.extensions["ivr.speech"].prompts
+    helper = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
+    call = {"CallSid": "CAw", "From": "+15550100001"}
+    helper.post("/voice/incoming", call)
+    queued = ET.fromstring(helper.post("/voice/gather", {**call, "SpeechResult": "I want to speak to a person"})
+                           .get_data(as_text=True))
+    assert queued.find("./Enqueue") is not None
+    prompts._pool.submit(lambda: None).result()  # the background renders so far are done
+    text, locale = app.extensions["ivr.conversations"].whisper_text("CAw", locale="en-US")
+    assert prompts.private_wav("CAw", prompts.key(text, locale)) is not None  # before any agent answered
+    agent_leg = {"CallSid": "CAagent", "From": "+15550100001"}
+    whisper = ET.fromstring(helper.post("/voice/whisper?call=CAw", agent_leg).get_data(as_text=True))
+    assert "/voice/audio/private/" in whisper.find("./Play").text
+
+
 class GatedRenderer(ToneRenderer):
     """A slow or broken TTS engine: renders only when the test says, and counts its renders."""
 
