@@ -175,6 +175,7 @@ class PromptAudio:
         self._public: set[str] = set()  # keys of the grammar's prompts (on disk)
         self.private: PrivatePrompts = MemoryPrivatePrompts()  # the app puts them in Redis when it has one
         self.shared: SharedPrompts | None = None  # public prompt files for instances that did not render them
+        self._unshared = False  # sharing failed (store down): said once, until a prompt is shared again
         self._ended: deque[str] = deque(maxlen=10_000)  # calls whose private prompts were dropped
 
     @staticmethod
@@ -202,8 +203,12 @@ class PromptAudio:
             if self.shared is not None:
                 try:
                     self.shared.put(path.stem, path.read_bytes())
+                    self._unshared = False
                 except Exception:  # another instance renders it itself
-                    log.warning("prompt %s not shared (store unavailable)", path.stem)
+                    if not self._unshared:
+                        log.warning("prompts not shared while the store is unavailable (first: %s); other instances "
+                                    "render their own", path.stem)
+                    self._unshared = True
         return path
 
     def local_or_shared(self, key: str) -> Path | None:

@@ -253,3 +253,16 @@ def test_an_instance_serves_a_grammar_prompt_another_instance_rendered(settings,
     second.extensions["ivr.speech"].prompts._pool.shutdown(cancel_futures=True)  # it renders nothing itself
     response = second.test_client().get(f"/voice/audio/{key}.wav")
     assert response.status_code == 200 and response.data == (tmp_path / "a" / "cache" / f"{key}.wav").read_bytes()
+
+
+def test_prompts_rendered_while_the_store_is_down_are_logged_once_not_one_line_each(tmp_path, caplog):
+    class DownStore:
+        def put(self, key, wav):
+            raise ConnectionError("Redis unavailable")
+
+    prompts = PromptAudio(tmp_path, ToneRenderer())
+    prompts.shared = DownStore()
+    with caplog.at_level(logging.WARNING):
+        for text in ("One.", "Two.", "Three."):  # a start-up during an outage renders ~100
+            prompts.ensure(text, "en-US")
+    assert caplog.text.count("not shared") == 1
