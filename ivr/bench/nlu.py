@@ -278,7 +278,7 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
         classifier = IntentClassifier.train(grammar.texts, grammar.labels, encoder=enc, calibrate=name != "baseline")
         build_s = time.perf_counter() - start
         p50, p99 = latency_ms(classifier, probe)
-        size_mb = len(pickle.dumps((classifier.ngrams, classifier.svm))) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
+        size_mb = len(pickle.dumps(classifier.scorer)) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
         ratio = f"   (p99 {p99 / baseline_p99:.1f}× baseline)" if baseline_p99 else ""
         baseline_p99 = baseline_p99 or p99
         out(f"{name:10s} build {len(intents)}x{len(grammar) // max(1, len(intents))} grammar {build_s:6.2f} s   "

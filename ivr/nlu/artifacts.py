@@ -25,7 +25,7 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
         "auto_threshold": grammar.thresholds.out_of_scope == "auto",
-        "format": 5,  # 4: the out-of-scope threshold is chosen on the calibration folds; 5: single examples calibrate
+        "format": 6,  # 5: single examples calibrate; 6: the scorer's arrays, not scikit-learn objects
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -44,17 +44,17 @@ def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understandin
     if not path.exists():
         return None
     try:
-        ngrams, svm, labels, temperature, with_encoder, choice = pickle.loads(path.read_bytes())  # our own file
+        scorer, labels, temperature, with_encoder, choice = pickle.loads(path.read_bytes())  # our own file
     except Exception as exc:
         log.warning("classifier cache %s unreadable (%s): training again", path, exc)
         return None
     log.info("grammar %s: classifier loaded from %s", grammar.locale, path)
-    return Understanding(grammar, IntentClassifier(ngrams, encoder if with_encoder else None, svm, labels,
-                                                   temperature), choice)
+    return Understanding(grammar, IntentClassifier(scorer, encoder if with_encoder else None, labels, temperature),
+                         choice)
 
 
 def _train(grammar: Grammar, encoder: Encoder | None) -> tuple[Understanding, bytes]:
     understanding = Understanding.build(grammar, encoder=encoder)
     trained = understanding.classifier
-    return understanding, pickle.dumps((trained.ngrams, trained.svm, trained.labels, trained.temperature,
+    return understanding, pickle.dumps((trained.scorer, trained.labels, trained.temperature,
                                         trained.encoder is not None, understanding.choice))

@@ -1,14 +1,15 @@
 """The sentence encoder as onnxruntime runs it: the float32 graph reproduces sentence-transformers, the int8 graph
 stays close to it, the graph is built once per cache, and the lean scorer gives scikit-learn's margins."""
 import logging
+import pickle
 
 import numpy as np
 import pytest
 
 from ivr.nlu import encoder as encoder_module
-from ivr.nlu.classifier import IntentClassifier
+from ivr.nlu.classifier import IntentClassifier, LinearScorer, char_grams, ngram_features, word_grams
 from ivr.nlu.encoder import SentenceEncoder, default_model_dir, onnx_model
-from tests.conftest import CLASSIFIER_CACHE
+from tests.conftest import CLASSIFIER_CACHE, GRAMMARS
 
 MODEL = default_model_dir()
 needs_model = pytest.mark.skipif(MODEL is None, reason="no sentence encoder installed")
@@ -58,24 +59,30 @@ def test_the_graph_is_built_once_per_cache_and_without_a_usable_cache_in_memory(
 def test_the_lean_scorer_gives_scikit_learns_margins(intents):
     texts = [f"{word} {thing} number {i}" for word in ("pay", "net", "move", "cancel", "order")[:intents]
              for thing in ("bill", "line", "flat") for i in range(3)]
-    labels = [t.split()[0] for t in texts]
+    gold = np.array([("pay", "net", "move", "cancel", "order").index(t.split()[0]) for t in texts])
     rng = np.random.default_rng(0)
-
-    class Random:  # a stand-in encoder: fixed random unit vectors
-        vectors: dict[str, np.ndarray] = {}
-
-        def encode(self, batch, *, remember=False):
-            rows = [self.vectors.setdefault(t, rng.normal(size=8)) for t in batch]
-            return np.array([r / np.linalg.norm(r) for r in rows])
-
-    for encoder in (None, Random()):
-        model = IntentClassifier.train(texts, labels, encoder=encoder, calibrate=False)
-        probe = ["pay the bill", "net", "", "zzz unknown words", "Move MY flat!!"]
-        dense = encoder.encode(probe) * 2.0 if encoder else None
-        expected = model.svm.decision_function(model._stack(model.ngrams.transform(probe), dense))
+    probe = ["pay the bill", "net", "", "zzz unknown words", "Move MY flat!!"]
+    for dense in (None, rng.normal(size=(len(texts), 8))):
+        ngrams, svm = IntentClassifier._fit(texts, gold, dense)
+        probe_dense = rng.normal(size=(len(probe), 8)) if dense is not None else None
+        expected = svm.decision_function(IntentClassifier._stack(ngrams.transform(probe), probe_dense))
         if expected.ndim == 1:
             expected = np.column_stack([-expected, expected])
-        assert np.allclose(model.margins(probe), expected, atol=1e-9)
+        scorer = pickle.loads(pickle.dumps(LinearScorer.from_sklearn(ngrams, svm)))  # as the disk cache keeps it
+        assert np.allclose(scorer.margins(probe, probe_dense), expected, atol=1e-9)
+
+
+def test_the_scorers_analyzers_count_what_scikit_learns_vectorisers_count():
+    from ivr.grammar import load_grammar
+
+    texts = [p for locale in ("en-US", "de-DE") for i in load_grammar(GRAMMARS / locale / "hotline.yaml")
+             .intents.values() for p in i.phrases]
+    texts += ["", "a", "I", "  two  spaces\tand\ttabs\n", "Straße GRÖSSE İstanbul", "don't!!! 42nd? e-mail",
+              "x1 y22 z333", "über-müde Ärger", "ñ", "emoji 📞 call", "ab", "abc", "abcd", "abcdefgh"]
+    words, chars = (vectorizer.build_analyzer() for _, vectorizer in ngram_features().transformer_list)
+    for text in texts:
+        assert sorted(word_grams(text)) == sorted(words(text)), text
+        assert sorted(char_grams(text)) == sorted(chars(text)), text
 
 
 @needs_model
