@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 RATE = 8000
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law, Twilio's media frame
@@ -45,6 +44,8 @@ def pcm_to_ulaw(samples: np.ndarray) -> bytes:
 def resample(samples: np.ndarray, source_rate: int, target_rate: int = RATE) -> np.ndarray:
     if source_rate == target_rate:
         return samples.astype(np.int16)
+    from scipy.signal import resample_poly  # ~1.5 s to import: only when a rate differs (prompt renders, WAV uploads)
+
     divisor = np.gcd(source_rate, target_rate)
     out = resample_poly(samples.astype(np.float32), target_rate // divisor, source_rate // divisor)
     return np.clip(out, -32768, 32767).astype(np.int16)
