@@ -20,7 +20,7 @@ def small_eval_dir(tmp_path):
     """A slice of every dataset, in the original formats."""
     train, test = banking77(EVAL)
     (tmp_path / "banking77").mkdir()
-    for name, split in (("train.csv", few_shot(train, 6)), ("test.csv", few_shot(test, 1))):
+    for name, split in (("train.csv", few_shot(train, 4)), ("test.csv", few_shot(test, 1))):
         with open(tmp_path / "banking77" / name, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "category"])
