@@ -124,7 +124,7 @@ class CallStore:
 
     def _write_event(self, payload: dict) -> None:
         key = events_key(float(payload.get("at", 0.0)))
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)  # one round trip; nothing here needs MULTI/EXEC's isolation
         pipe.lpush(key, json.dumps(payload))
         pipe.ltrim(key, 0, self.events_per_day - 1)
         pipe.expire(key, self.events_ttl_s + DAY)
