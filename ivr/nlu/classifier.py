@@ -92,9 +92,9 @@ class IntentClassifier:
             log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f",
                         PRIOR_TEMPERATURE)
             return None, None
-        folds = min(5, int(counts[counts >= 2].min()))
         from sklearn.model_selection import StratifiedKFold
 
+        folds = min(5, int(counts[counts >= 2].min()))
         held_out = np.full((len(texts), classes), -10.0)
         seen = np.ones(len(texts), dtype=bool)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
