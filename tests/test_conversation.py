@@ -39,3 +39,16 @@ def test_ivr_call_plays_the_agents_side_too(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "[client:bob does not answer]" in out and "[alice answers and hears] Incoming caller." in out
     assert "agent: alice]" in out
+
+
+def test_a_script_says_why_it_cannot_check_the_context_or_the_words(settings, redis_client, clock):
+    """`ivr call --script` against a service as the README starts it: no API token to read the context, prompts
+    played as audio. The failures say so, instead of "intent: expected 'pay_bill', got None"."""
+    app = make_app(settings.replace(gather_prompts="play", public_url="http://localhost"), redis_client, clock)
+    app.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # the grammar's prompts are rendered
+    script = ConversationScript.load(Path(__file__).parent / "conversations" / "02_pay_bill.yaml")
+    record = script.run(TwilioSimulator(FlaskTransport(app.test_client()), auth_token=AUTH_TOKEN))  # no API token
+    problems = script.failures(record)
+    assert any("context not read" in p and "IVR_API_TOKEN" in p for p in problems), problems
+    assert not any(p.startswith("context intent") for p in problems)
+    assert all("IVR_GATHER_PROMPTS=say" in p for p in problems if p.startswith("never heard")), problems

@@ -306,18 +306,25 @@ class ConversationScript:
     def failures(self, record: CallRecord) -> list[str]:
         """What the call did differently from `expect` (empty when it passed)."""
         problems = []
-        context = record.context or {}
         for key in ("queue", "ended", "agent", "missed"):
             if key in self.expect and getattr(record, key) != self.expect[key]:
                 problems.append(f"{key}: expected {self.expect[key]!r}, got {getattr(record, key)!r}")
-        for key in ("intent", "agent_requested", "reason", "mood", "callback_number"):
-            if key in self.expect and context.get(key) != self.expect[key]:
+        checked = [k for k in ("intent", "agent_requested", "reason", "mood", "callback_number") if k in self.expect]
+        wanted = [k for k in [*checked, "slots"] if self.expect.get(k) is not None]  # `null`: no context shows that
+        if wanted and record.context is None:
+            problems.append(f"context not read ({', '.join(wanted)} unchecked): the call stored none, or the "
+                            "service refused the API token (set IVR_API_TOKEN to the service's)")
+        context = record.context or {}
+        for key in checked if record.context is not None or not wanted else ():
+            if context.get(key) != self.expect[key]:
                 problems.append(f"context {key}: expected {self.expect[key]!r}, got {context.get(key)!r}")
-        for name, value in self.expect.get("slots", {}).items():
+        for name, value in self.expect.get("slots", {}).items() if record.context is not None else ():
             if context.get("slots", {}).get(name) != str(value):
                 problems.append(f"slot {name}: expected {value!r}, got {context.get('slots', {}).get(name)!r}")
         heard = " ".join(record.heard).lower()
-        problems += [f"never heard {p!r}" for p in self.expect.get("heard", []) if p.lower() not in heard]
+        played = " (prompts were played as audio: serve with IVR_GATHER_PROMPTS=say to check words)" \
+            if "[audio " in heard else ""
+        problems += [f"never heard {p!r}{played}" for p in self.expect.get("heard", []) if p.lower() not in heard]
         problems += [f"heard {p!r}" for p in self.expect.get("not_heard", []) if p.lower() in heard]
         if "whisper" in self.expect and self.expect["whisper"].lower() not in (record.whisper or "").lower():
             problems.append(f"whisper: expected {self.expect['whisper']!r} in {record.whisper!r}")
