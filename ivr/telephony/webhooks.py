@@ -37,14 +37,15 @@ def locale_param() -> str:
     return request.args.get("locale") or current_app.config["IVR_SETTINGS"].locale
 
 
-def audio_url(text: str, locale: str) -> str | None:
-    """URL of the on-prem rendered prompt for <Play>, or None to use <Say>: a webhook never waits for a render (a
-    prompt not rendered yet, e.g. a balance, is <Say>ed this once while it renders in the background)."""
+def audio_url(text: str, locale: str, *, public: bool = False) -> str | None:
+    """URL of the on-prem rendered prompt for <Play>, or None to use <Say>. A grammar prompt, or a `public` text
+    (one that names nothing of the caller), is a file on disk shared by every call: <Say>ed at once while it renders
+    the first time. A call's own text (a balance, a whisper) is rendered for that call; see `ready_private`."""
     settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
     if settings.gather_prompts != "play" or not speech.tts:
         return None
     base = settings.public_url.rstrip("/")
-    if speech.prompts.is_public(text, locale):
+    if public or speech.prompts.is_public(text, locale):
         path = speech.prompts.ready(text, locale)
         return f"{base}/voice/audio/{path.stem}.wav" if path else None
     call = request.args.get("call") or request.form.get("CallSid", "")  # the caller's call (whispers name it)
@@ -61,8 +62,8 @@ def private_token(call: str, key: str) -> str:
     return hmac.new(secret, f"{call}/{key}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def player(locale: str) -> twiml.AudioUrl:
-    return lambda text: audio_url(text, locale)
+def player(locale: str, *, public: bool = False) -> twiml.AudioUrl:
+    return lambda text: audio_url(text, locale, public=public)
 
 
 def render(reply: Reply) -> str:
@@ -236,7 +237,7 @@ def wait() -> Response:
     action = twiml.url("/voice/wait-callback", queue=queue, locale=locale)
     music = f"{current_app.config['IVR_SETTINGS'].public_url.rstrip('/')}/voice/hold-music.wav"
     return xml(twiml.hold(hold.announcement, hold.callback_offer, hold.comfort, callback_action=action, music=music,
-                          locale=locale, audio_url=player(locale)))
+                          locale=locale, audio_url=player(locale, public=True)))  # a position and a wait: public
 
 
 @bp.get("/hold-music.wav")

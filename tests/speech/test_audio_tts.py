@@ -116,7 +116,12 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     assert app.test_client().get("/voice/audio/nothere.wav").status_code == 404
     waiting = helper.post("/voice/wait?queue=billing", {"CallSid": "CAp", "QueuePosition": "2"})
     hold = ET.fromstring(waiting.get_data(as_text=True))
-    assert "/voice/audio/private/" in hold.find("./Play").text  # a call's own text: rendered in memory at once
+    assert "number 2 in line" in hold.find("./Say").text  # not rendered yet: said at once, rendered meanwhile
+    prompts._pool.submit(lambda: None).result()
+    another = helper.post("/voice/wait?queue=billing", {"CallSid": "CAq", "QueuePosition": "2"})
+    announcement = ET.fromstring(another.get_data(as_text=True)).find("./Play").text
+    # a position and a wait name nothing of the caller: one file on disk for every caller, never waited for
+    assert announcement.startswith("https://ivr.example.com/voice/audio/") and "/private/" not in announcement
 
 
 def test_the_agents_whisper_is_rendered_when_the_caller_is_queued_not_when_the_agent_answers(
