@@ -60,9 +60,14 @@ class WarmRecognizers:
 
     def give_back(self, recognizer) -> None:
         """Finalised first: after an endpoint (or a reset) Vosk would carry the feature pipeline, and with it the
-        last caller's speaker adaptation, into the next utterance; a finalised one starts a fresh pipeline."""
-        recognizer.AcceptWaveform(b"")
-        recognizer.FinalResult()
+        last caller's speaker adaptation, into the next utterance; a finalised one starts a fresh pipeline. One that
+        fails to finalise is dropped: a recogniser that broke on one call never reaches another."""
+        try:
+            recognizer.AcceptWaveform(b"")
+            recognizer.FinalResult()
+        except Exception as exc:
+            log.warning("a Vosk recogniser failed to finalise (%s): dropped, not reused", exc)
+            return
         with self._lock:
             if len(self._idle) < self.keep:
                 self._idle.append(recognizer)
