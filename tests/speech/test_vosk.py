@@ -97,7 +97,9 @@ def test_many_recognizers_share_one_model_concurrently(model, short8k):
 
 def test_open_recognisers_are_reused_warm_by_the_next_call_and_decode_as_new_ones(model, pcm8k, short8k):
     """Vosk composes a lookahead model's graph lazily inside each recogniser: a new one spends ~2 CPU s of its first
-    utterance on it, a reused one decodes the same audio in ~0.2 s (`ivr bench latency` prints both)."""
+    utterance on it, a reused one decodes the same audio in ~0.2 s (`ivr bench latency` prints both). The recordings
+    here are prefixes of one another, so the graph's states come in the same order as for a new recogniser (see the
+    README on other audio): what differs without finalising is the first caller's speaker adaptation."""
     new = VoskRecognizer(model, language="ko")
     new.warm = WarmRecognizers(model)  # a pool of its own: a recogniser that never decoded anything
     new.start("intent", [])
