@@ -122,6 +122,8 @@ def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_cl
     announcement = ET.fromstring(another.get_data(as_text=True)).find("./Play").text
     # a position and a wait name nothing of the caller: one file on disk for every caller, never waited for
     assert announcement.startswith("https://ivr.example.com/voice/audio/") and "/private/" not in announcement
+    clip = app.test_client().get(announcement.removeprefix("https://ivr.example.com"))
+    assert clip.status_code == 200 and clip.mimetype == "audio/wav"
 
 
 def test_the_agents_whisper_is_rendered_when_the_caller_is_queued_not_when_the_agent_answers(
