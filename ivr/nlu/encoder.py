@@ -185,7 +185,7 @@ class SentenceEncoder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         model = onnx_model(model_dir, quantized=quantized, cache_dir=cache_dir)
-        self.model_bytes = len(model)
+        self.nbytes = len(model)  # the graph's size (the benchmark's model memory)
         self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.dim = self.session.get_outputs()[0].shape[-1]
         self.languages = ("en",)
@@ -214,10 +214,6 @@ class SentenceEncoder:
         """Drop remembered embeddings (benchmarks measure the network, not the cache)."""
         with self._lock:
             self._cache.clear()
-
-    @property
-    def nbytes(self) -> int:
-        return self.model_bytes
 
     def encode_uncached(self, texts: Sequence[str]) -> np.ndarray:
         """Run the network, one text per run: int8 activations are quantised with the range of the whole input,

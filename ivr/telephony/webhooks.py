@@ -41,9 +41,9 @@ def audio_url(text: str, locale: str, *, public: bool = False) -> str | None:
     """URL of the on-prem rendered prompt for <Play>, or None to use <Say>. A grammar prompt, or a `public` text
     (one that names nothing of the caller), is a file on disk shared by every call: <Say>ed at once while it renders
     the first time. A call's own text (a balance, a whisper) is rendered for that call; see `ready_private`."""
-    settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
-    if settings.gather_prompts != "play" or not speech.tts:
+    if not plays_prompts():
         return None
+    settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
     base = settings.public_url.rstrip("/")
     if public or speech.prompts.is_public(text, locale):
         path = speech.prompts.ready(text, locale)
@@ -54,6 +54,11 @@ def audio_url(text: str, locale: str, *, public: bool = False) -> str | None:
         return None
     query = urlencode({"call": call, "token": private_token(call, key)})
     return f"{base}/voice/audio/private/{key}.wav?{query}"
+
+
+def plays_prompts() -> bool:
+    """Whether TwiML <Play>s on-prem rendered prompts (IVR_GATHER_PROMPTS=play with a working renderer)."""
+    return current_app.config["IVR_SETTINGS"].gather_prompts == "play" and current_app.extensions["ivr.speech"].tts
 
 
 def private_token(call: str, key: str) -> str:
@@ -74,14 +79,17 @@ def render(reply: Reply) -> str:
 
 def prepare_whisper(call_sid: str, locale: str) -> None:
     """The agent's whisper is known once the caller is queued (the context is stored before a transfer renders)
-    and asked for when an agent answers, seconds later: rendered now, in the background, it is ready by then."""
-    settings, speech = current_app.config["IVR_SETTINGS"], current_app.extensions["ivr.speech"]
-    if settings.gather_prompts != "play" or not speech.tts or not call_sid_is_valid(call_sid):
+    and asked for when an agent answers, seconds later: rendered now, in the background, it is ready by then. Only
+    a head start: whatever fails here, the transfer goes on (`/voice/whisper` renders or <Say>s it then)."""
+    if not plays_prompts() or not call_sid_is_valid(call_sid):
         return
     if getattr(current_app.extensions["ivr.store"].redis, "circuit_open", False):  # a fault transfer: no context
         return
-    text, locale = conversations().whisper_text(call_sid, locale=locale)
-    speech.prompts.render_later(text, locale, call=call_sid)
+    try:
+        text, locale = conversations().whisper_text(call_sid, locale=locale)
+        current_app.extensions["ivr.speech"].prompts.render_later(text, locale, call=call_sid)
+    except Exception:
+        log.warning("call %s: whisper not rendered ahead (rendered when the agent answers)", call_sid)
 
 
 def xml(body: str) -> Response:
