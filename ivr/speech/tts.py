@@ -3,6 +3,8 @@ Grammar prompts are rendered ahead when a grammar loads; dynamic ones on demand,
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -25,6 +27,7 @@ from ivr.speech.audio import RATE, pcm_to_ulaw, read_wav, resample, wav_bytes, w
 
 log = logging.getLogger(__name__)
 VOICES = {"en": "en-us", "de": "de"}
+PRIVATE_POLL_S = 0.02  # how often Twilio's fetch of a private prompt looks for it when another worker renders it
 
 
 class Renderer(Protocol):
@@ -166,9 +169,12 @@ class PromptAudio:
         self.renderer = renderer
         self.rate = rate
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")  # espeak-ng is flaky in parallel
+        self._jobs: list[tuple[int, int, str, str, str, str | None, Future]] = []  # a heap: callers' own prompts first
+        self._submitted = itertools.count()
         self._memory: OrderedDict[str, bytes] = OrderedDict()  # key → μ-law, least recently used first
-        self._rendering: set[str] = set()  # keys being rendered in the background
+        self._rendering: dict[str, Future] = {}  # jobs queued or being rendered in the background
         self._failed: dict[str, float] = {}  # key → when its render failed
+        self._renderer_failing = False  # the last render failed: callers' own prompts are <Say>ed until one works
         self.retry_failed_s = 300.0
         self._lock = threading.Lock()
         self.memory_prompts = memory_prompts
@@ -265,19 +271,41 @@ class PromptAudio:
                 self._public.add(self.key(text, locale))
             self.render_later(text, locale)
 
-    def ready_private(self, call: str, text: str, locale: str, *, wait_s: float = 0.3) -> str | None:
-        """The key of a call's private prompt, rendered in memory (a render takes ~15 ms, so the webhook waits up to
-        `wait_s` for it); None when it is not ready by then — the webhook answers with <Say>, never waits longer."""
+    def ready_private(self, call: str, text: str, locale: str) -> str | None:
+        """The key of a call's private prompt (a balance, known only in its own webhook), its render started ahead
+        of every public one: the webhook names the audio at once and Twilio's fetch of it waits for the render (~15
+        ms; `private_wav_when_ready`). None — the webhook <Say>s it — while the renderer fails or the store is down."""
         key = self.key(text, locale)
-        if self.private_wav(call, key) is not None:
-            return key
-        pending = self.render_later(text, locale, call=call)
-        if pending is not None:
-            try:
-                pending.result(timeout=wait_s)
-            except Exception:  # not in time (or failed): <Say> this once
+        with self._lock:
+            failed_at = self._failed.get(key)
+            if self._renderer_failing or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
                 return None
-        return key if self.private_wav(call, key) is not None else None
+        try:
+            if self.private.get(call, key) is None:
+                self.render_later(text, locale, call=call)
+        except Exception:  # the store is down: it could not keep the audio for Twilio's fetch
+            log.warning("private prompt %s of %s: store unavailable, said by Twilio", key, call)
+            return None
+        return key
+
+    def private_wav_when_ready(self, call: str, key: str, *, timeout_s: float) -> bytes | None:
+        """A call's private prompt for Twilio's fetch: waits for its render, on this worker or (polling the shared
+        store) on the worker that answered the webhook; None when it fails or takes longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                pending = self._rendering.get(f"{call}/{key}")
+            if pending is not None:
+                try:
+                    pending.result(timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    pass
+            audio = self.private_wav(call, key)
+            with self._lock:
+                failed = key in self._failed
+            if audio is not None or failed or time.monotonic() >= deadline:
+                return audio
+            time.sleep(PRIVATE_POLL_S)
 
     def private_wav(self, call: str, key: str) -> bytes | None:
         try:
@@ -305,15 +333,26 @@ class PromptAudio:
 
     def render_later(self, text: str, locale: str, *, call: str | None = None) -> Future | None:
         """Render in the background, once however many ask (None when it is already being rendered, or failed
-        recently: a text that failed is not tried again for `retry_failed_s`)."""
+        recently: a text that failed is not tried again for `retry_failed_s`). A call's own prompt (`call`) goes
+        before the grammar's: a caller or an agent is about to hear it."""
         key = self.key(text, locale)
         job = f"{call}/{key}" if call else key
+        done: Future = Future()
         with self._lock:
             failed_at = self._failed.get(key)
             if job in self._rendering or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
                 return None
-            self._rendering.add(job)
-        return self._pool.submit(self._render_once, job, text, locale, call)
+            self._rendering[job] = done
+            heapq.heappush(self._jobs, (0 if call else 1, next(self._submitted), job, text, locale, call, done))
+        self._pool.submit(self._render_next)
+        return done
+
+    def _render_next(self) -> None:
+        """One queued job, the most urgent first (one is submitted per job, so every job runs)."""
+        with self._lock:
+            _, _, job, text, locale, call, done = heapq.heappop(self._jobs)
+        self._render_once(job, text, locale, call)
+        done.set_result(None)
 
     def _render_once(self, job: str, text: str, locale: str, call: str | None = None) -> None:
         key = self.key(text, locale)
@@ -331,6 +370,7 @@ class PromptAudio:
             log.warning("prompt not rendered (%s), callers hear <Say> instead: %r", exc, text[:60])
             failed = True
         with self._lock:
-            self._rendering.discard(job)
+            self._rendering.pop(job, None)
+            self._renderer_failing = failed
             if failed:
                 self._failed[key] = time.monotonic()

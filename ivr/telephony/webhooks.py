@@ -26,6 +26,7 @@ from ivr.types import CallEvent, Transfer, Utterance
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 REPLY_WAIT_S = 10.0  # a copy waits this long for the first copy's reply (Twilio gives up on a webhook at 15 s)
+PRIVATE_FETCH_WAIT_S = 4.0  # Twilio's fetch of a call's own prompt waits this long for its render (~15 ms)
 
 
 def conversations() -> Conversations:
@@ -223,8 +224,11 @@ def private_audio(key: str):
     if not key.isalnum() or not hmac.compare_digest(token.encode(), private_token(call, key).encode()):
         log.warning("403 private prompt %s for %.40r: bad or missing token", key[:24], call)
         abort(403)
-    audio = current_app.extensions["ivr.speech"].prompts.private_wav(call, key)
+    prompts = current_app.extensions["ivr.speech"].prompts
+    audio = prompts.private_wav_when_ready(call, key, timeout_s=PRIVATE_FETCH_WAIT_S)
     if audio is None:
+        log.warning("404 private prompt %s of %s: not rendered in %.0f s (Twilio skips it)", key[:24], call,
+                    PRIVATE_FETCH_WAIT_S)
         abort(404)
     return Response(audio, mimetype="audio/wav", headers={"Cache-Control": "private, no-store"})
 

@@ -84,8 +84,9 @@ def test_one_pyttsx3_worker_renders_many_prompts_and_a_hung_one_is_replaced(tmp_
 def test_prompts_with_personal_data_stay_in_memory_per_call_and_go_at_hang_up(tmp_path):
     prompts = PromptAudio(tmp_path / "cache", ToneRenderer())
     balance = "Your balance is 84 dollars and 20 cents."
-    key = prompts.ready_private("CA1", balance, "en-US", wait_s=10)
-    assert prompts.private_wav("CA1", key)[:4] == b"RIFF" and prompts.private_wav("CA2", key) is None
+    key = prompts.ready_private("CA1", balance, "en-US")
+    assert prompts.private_wav_when_ready("CA1", key, timeout_s=10)[:4] == b"RIFF"
+    assert prompts.private_wav("CA2", key) is None
     assert len(prompts.ulaw(balance, "en-US")) > 0  # stream mode: in memory too
     assert list((tmp_path / "cache").iterdir()) == []  # nothing on disk
     prompts.forget("CA1")
@@ -151,16 +152,44 @@ def test_the_agents_whisper_is_rendered_when_the_caller_is_queued_not_when_the_a
     assert "/voice/audio/private/" in whisper.find("./Play").text
 
 
+def test_a_webhook_names_a_private_prompt_at_once_and_twilios_fetch_gets_it_once_rendered(
+        settings, redis_client, clock, tmp_path):
+    import threading
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import TwilioHelper, make_app
+
+    app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
+                           audio_dir=str(tmp_path / "audio")), redis_client, clock)
+    prompts = app.extensions["ivr.speech"].prompts
+    prompts._pool.submit(lambda: None).result()  # the grammars' prompts are rendered
+    prompts.renderer = renderer = GatedRenderer()  # from now on the engine is stuck until the test says
+    helper = TwilioHelper(app.test_client(), base_url="https://ivr.example.com")
+    call = {"CallSid": "CAg", "From": "+15550100001"}
+    helper.post("/voice/incoming", call)
+    helper.post("/voice/gather", {**call, "SpeechResult": "I want to speak to a person"})
+    whisper = ET.fromstring(helper.post("/voice/whisper?call=CAg", {"CallSid": "CAagent", "From": "+15550100001"})
+                            .get_data(as_text=True))
+    url = whisper.find("./Play").text.removeprefix("https://ivr.example.com")  # not <Say>: nothing was waited for
+    fetched = []
+    fetch = threading.Thread(target=lambda: fetched.append(app.test_client().get(url)))
+    fetch.start()
+    renderer.gate.set()
+    fetch.join()
+    assert fetched[0].status_code == 200 and fetched[0].data[:4] == b"RIFF"
+
+
 class GatedRenderer(ToneRenderer):
     """A slow or broken TTS engine: renders only when the test says, and counts its renders."""
 
     def __init__(self, *, fail: bool = False):
         import threading
 
-        self.gate, self.fail, self.renders = threading.Event(), fail, 0
+        self.gate, self.entered, self.fail, self.renders = threading.Event(), threading.Event(), fail, 0
 
     def render(self, text, *, voice, rate):
         self.renders += 1
+        self.entered.set()
         self.gate.wait(timeout=30)
         if self.fail:
             raise RuntimeError("espeak-ng crashed")
@@ -179,15 +208,62 @@ def test_a_prompt_is_rendered_once_however_many_ask_and_a_failure_is_not_retried
     assert renderer.renders == 1
 
 
-def test_a_slow_private_render_is_not_waited_for_past_its_bound_and_is_rendered_once(tmp_path):
+def test_a_private_prompt_is_never_waited_for_by_the_webhook_and_is_served_once_rendered(tmp_path):
+    """A balance is known only in its own webhook: the webhook names its URL at once and the render runs meanwhile;
+    Twilio's fetch of the audio, not the webhook, waits for it (a render takes ~15 ms)."""
+    import threading
+
     renderer = GatedRenderer()
     prompts = PromptAudio(tmp_path, renderer)
-    for _ in range(3):
-        assert prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US", wait_s=0) is None  # <Say> now
+    for _ in range(3):  # the render is stuck: the webhook still answers at once, with <Play>
+        key = prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
+        assert key == prompts.key("Your balance is 84 dollars.", "en-US")
+    fetched = []
+    fetch = threading.Thread(target=lambda: fetched.append(prompts.private_wav_when_ready("CA1", key, timeout_s=30)))
+    fetch.start()
+    assert prompts.private_wav("CA1", key) is None and not fetched  # Twilio's fetch waits…
+    renderer.gate.set()
+    fetch.join()
+    assert fetched[0][:4] == b"RIFF" and renderer.renders == 1  # …for the one render
+
+
+def test_a_private_prompt_rendered_by_another_worker_is_fetched_from_the_shared_store(tmp_path):
+    import threading
+
+    renderer = GatedRenderer()
+    rendering, serving = PromptAudio(tmp_path / "a", renderer), PromptAudio(tmp_path / "b", ToneRenderer())
+    serving.private = rendering.private  # both workers' store (Redis in production)
+    key = rendering.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
+    fetched = []
+    fetch = threading.Thread(target=lambda: fetched.append(serving.private_wav_when_ready("CA1", key, timeout_s=30)))
+    fetch.start()
+    renderer.gate.set()
+    fetch.join()
+    assert fetched[0][:4] == b"RIFF"
+    assert serving.private_wav_when_ready("CA1", "0" * 24, timeout_s=0) is None  # never rendered: no audio
+
+
+def test_while_the_renderer_fails_private_prompts_are_said_by_twilio(tmp_path):
+    renderer = GatedRenderer(fail=True)
+    renderer.gate.set()
+    prompts = PromptAudio(tmp_path, renderer)
+    prompts.ready("Welcome.", "en-US")
+    prompts._pool.submit(lambda: None).result()  # that render failed
+    assert prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US") is None  # <Say>, not a broken <Play>
+
+
+def test_a_callers_own_prompt_is_rendered_before_the_grammars_backlog(tmp_path):
+    renderer = GatedRenderer()
+    prompts = PromptAudio(tmp_path, renderer)
+    order = []
+    original = renderer.render
+    renderer.render = lambda text, **kw: (order.append(text), original(text, **kw))[1]
+    prompts.prerender([f"Prompt {n}." for n in range(5)], "en-US")
+    renderer.entered.wait(timeout=30)  # the first is being rendered, four wait
+    prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
     renderer.gate.set()
     prompts._pool.submit(lambda: None).result()
-    assert prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US", wait_s=0) is not None
-    assert renderer.renders == 1
+    assert order[:2] == ["Prompt 0.", "Your balance is 84 dollars."]  # next after the render already running
 
 
 def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):

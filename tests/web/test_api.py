@@ -57,7 +57,7 @@ def test_liveness_and_readiness_probes(app, client):
     assert client.get("/healthz").get_json() == {"alive": True}
     prompts = app.extensions["ivr.speech"].prompts
     prompts._pool.submit(lambda: None).result()  # the grammar's prompts, queued at start, are rendered
-    prompts._rendering.add(next(iter(prompts._public)))  # a grammar prompt still rendering: not ready yet
+    prompts._rendering[next(iter(prompts._public))] = None  # a grammar prompt still rendering: not ready yet
     warming = client.get("/readyz")
     assert warming.status_code == 503 and warming.get_json()["prompts_pending"] == 1
     prompts._rendering.clear()
