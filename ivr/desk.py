@@ -73,10 +73,7 @@ class AgentDesk:
 
     def caller_gone(self, call: str) -> None:
         """The caller hung up: leave the waiting list; an agent being rung for them is stopped and freed."""
-        waiting = self.agents.waiting(call)
-        self.agents.remove_waiting(call)
-        self.agents.mark_caller_gone(call, ttl_s=self.talk_ttl_s)
-        agent_id = self.agents.reserved_agent(call)
+        waiting, agent_id = self.agents.caller_left(call, ttl_s=self.talk_ttl_s)
         if agent_id is None:
             if waiting is not None:
                 self.note(call, "abandoned", queue=waiting.queue, waited=round(self.clock() - waiting.at))

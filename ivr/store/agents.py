@@ -148,8 +148,17 @@ class AgentStore:
         self.redis.expire(f"{PREFIX}:reserved:call:{call}", ttl_s)
         self.redis.expire(f"{PREFIX}:reserved:agent:{agent_id}", ttl_s)
 
-    def mark_caller_gone(self, call: str, *, ttl_s: int) -> None:
-        self.redis.set(f"{PREFIX}:call:{call}:gone", "1", ex=ttl_s)
+    def caller_left(self, call: str, *, ttl_s: int) -> tuple[Waiting | None, str | None]:
+        """The caller hung up: off the waiting list and marked gone, in one round trip. Returns their waiting
+        record (if they were queued) and the agent reserved for them (if one was)."""
+        pipe = self.redis.pipeline()
+        pipe.hget(f"{PREFIX}:waiting:calls", call)
+        pipe.zrem(f"{PREFIX}:waiting", call)
+        pipe.hdel(f"{PREFIX}:waiting:calls", call)
+        pipe.set(f"{PREFIX}:call:{call}:gone", "1", ex=ttl_s)
+        pipe.get(f"{PREFIX}:reserved:call:{call}")
+        raw, *_, agent_id = pipe.execute()
+        return (_waiting(json.loads(raw)) if raw else None), (str(agent_id) if agent_id else None)
 
     def caller_gone(self, call: str) -> bool:
         return bool(self.redis.exists(f"{PREFIX}:call:{call}:gone"))

@@ -19,19 +19,16 @@ class RedisPrivatePrompts:
 
     def put(self, call: str, key: str, wav: bytes) -> None:
         pipe = self.redis.pipeline()
-        pipe.set(f"{PREFIX}:call:{call}:prompt:{key}", base64.b64encode(wav).decode(), ex=self.ttl_s)
-        pipe.sadd(f"{PREFIX}:call:{call}:prompts", key)
+        pipe.hset(f"{PREFIX}:call:{call}:prompts", key, base64.b64encode(wav).decode())
         pipe.expire(f"{PREFIX}:call:{call}:prompts", self.ttl_s)
         pipe.execute()
 
     def get(self, call: str, key: str) -> bytes | None:
-        found = self.redis.get(f"{PREFIX}:call:{call}:prompt:{key}")
+        found = self.redis.hget(f"{PREFIX}:call:{call}:prompts", key)
         return base64.b64decode(found) if found else None
 
     def drop(self, call: str) -> None:
-        members = self.redis.smembers(f"{PREFIX}:call:{call}:prompts")
-        keys = [f"{PREFIX}:call:{call}:prompt:{key!s}" for key in members]  # str: the client decodes responses
-        self.redis.delete(*keys, f"{PREFIX}:call:{call}:prompts")
+        self.redis.delete(f"{PREFIX}:call:{call}:prompts")
 
 
 class RedisSharedPrompts:

@@ -113,12 +113,13 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
         key = request_key()
         replies: CallStore = current_app.extensions["ivr.store"]
         try:
-            if not replies.claim_request(call_sid, key):  # a copy of this request is (or was) answered elsewhere
-                log.info("call %s: repeated %s answered with the first copy's reply", call_sid, request.path)
-                body = replies.wait_for_reply(call_sid, key, timeout_s=REPLY_WAIT_S)
-                return xml(body if body is not None else fault_reply(call_sid, reason="fault"))
-            body = view(*args, **kwargs)
-            replies.save_reply(call_sid, key, body)
+            with replies.batch():  # the claim reads the call's state; the webhook's writes go in one round trip
+                if not replies.claim_request(call_sid, key):  # a copy of this request is (or was) answered elsewhere
+                    log.info("call %s: repeated %s answered with the first copy's reply", call_sid, request.path)
+                    body = replies.wait_for_reply(call_sid, key, timeout_s=REPLY_WAIT_S)
+                    return xml(body if body is not None else fault_reply(call_sid, reason="fault"))
+                body = view(*args, **kwargs)
+                replies.save_reply(call_sid, key, body)
         except Exception as exc:
             if isinstance(exc, FAILURES):  # Redis: the breaker logs the cause once; no traceback per webhook
                 log.warning("call %s: %s in %s, answering so the caller still reaches a human", call_sid, exc,
@@ -311,15 +312,12 @@ def status() -> tuple[str, int]:
     """Call status callback: record how the call ended (for analytics: abandoned vs. transferred vs. served)."""
     call_sid = request.form.get("CallSid", "")
     if request.form.get("CallStatus") in ("completed", "busy", "failed", "no-answer", "canceled"):
-        try:
-            current_app.extensions["ivr.store"].release_stream(call_sid)  # its stream slot, if it had one
-        except Exception:
-            log.exception("call %s: stream slot not released (it goes stale)", call_sid)
         current_app.extensions["ivr.speech"].prompts.forget(call_sid)  # its private prompts (a balance…)
         try:
-            current_app.extensions["ivr.store"].call_ended(call_sid)
+            current_app.extensions["ivr.store"].call_ended(call_sid)  # and its stream slot, if it had one
         except Exception:
-            log.warning("call %s: not taken off the calls in progress (it drops out after the call TTL)", call_sid)
+            log.warning("call %s: not taken off the calls in progress nor its stream slot freed (both go stale "
+                        "later)", call_sid)
         try:
             current_app.extensions["ivr.desk"].caller_gone(call_sid)  # left the queue, or an agent rang for nothing
         except Exception:

@@ -1,4 +1,6 @@
 """The call repository on the embedded store and, in CI, on a real redis-server (IVR_TEST_REDIS_URL)."""
+import threading
+
 import pytest
 
 from ivr.store import CallStore
@@ -66,3 +68,85 @@ def test_events_are_kept_per_day_newest_first_bounded_and_expiring(store):
 
 def test_ping(store):
     assert store.ping()
+
+
+class CountingRedis:
+    """A Redis client that counts the round trips of the thread that made it (the background renders do their
+    own): each command sent alone, and each pipeline sent."""
+
+    def __init__(self, client):
+        self.client, self.round_trips, self.thread = client, 0, threading.get_ident()
+
+    def count(self):
+        self.round_trips += threading.get_ident() == self.thread
+
+    def pipeline(self, *args, **kwargs):
+        pipe = self.client.pipeline(*args, **kwargs)
+        send = pipe.execute
+
+        def execute(*a, **kw):
+            self.count()
+            return send(*a, **kw)
+
+        pipe.execute = execute
+        return pipe
+
+    def __getattr__(self, name):
+        attribute = getattr(self.client, name)
+        if not callable(attribute):
+            return attribute
+
+        def command(*args, **kwargs):
+            self.count()
+            return attribute(*args, **kwargs)
+
+        return command
+
+
+def test_a_turn_costs_two_round_trips_to_redis(settings, redis_client, clock):
+    """Under load every round trip waits for the GIL again: the claim brings the call's state, and the state, the
+    event and the reply go back together."""
+    from tests.conftest import TwilioHelper, make_app
+
+    counting = CountingRedis(redis_client)
+    helper = TwilioHelper(make_app(settings, counting, clock).test_client())
+    call = {"CallSid": "CAr", "From": "+15550100001"}
+    helper.post("/voice/incoming", call)
+    for said in ("my internet is not working", "yes"):  # a turn, and the turn that ends the bot's conversation
+        before = counting.round_trips
+        helper.post("/voice/gather", {**call, "SpeechResult": said})
+        assert counting.round_trips - before == 2
+    before = counting.round_trips
+    helper.post("/voice/status", {**call, "CallStatus": "completed", "CallDuration": "42"})
+    assert counting.round_trips - before == 4  # private prompts, calls in progress, waiting list, the event
+
+
+def test_a_batch_sends_its_writes_at_its_end_and_reads_see_them(store, redis_client):
+    with store.batch():
+        assert store.claim_request("CA1", "k")
+        store.save_state("CA1", {"step": "confirm"})
+        store.log_event(CallEvent("CA1", "turn", 1.0, {}))
+        assert redis_client.get("ivr:call:CA1:state") is None  # not sent yet…
+        assert store.load_state("CA1") == {"step": "confirm"}  # …but this webhook reads its own write
+        store.save_context(CONTEXT)
+        assert store.load_context("CA1").summary == CONTEXT.summary
+        store.save_reply("CA1", "k", "<Response/>")
+    assert store.cached_reply("CA1", "k") == "<Response/>" and store.events()[0].type == "turn"
+
+
+def test_the_state_read_with_the_claim_is_the_state_at_the_claim(store):
+    store.save_state("CA1", {"step": "intent"})
+    with store.batch():
+        assert store.claim_request("CA1", "k")
+        store.save_state("CA2", {"step": "other call"})
+        assert store.load_state("CA1") == {"step": "intent"}
+    with store.batch():
+        assert not store.claim_request("CA1", "k")  # a copy: it reads nothing of the call
+        assert store.load_state("CA1") == {"step": "intent"}
+
+
+def test_writes_made_before_a_fault_are_kept(store):
+    with pytest.raises(RuntimeError), store.batch():
+        store.save_state("CA1", {"step": "done"})
+        raise RuntimeError("the view failed after saving its state")
+    assert store.load_state("CA1") == {"step": "done"}

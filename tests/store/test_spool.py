@@ -43,6 +43,21 @@ def test_writes_during_an_outage_are_spooled_and_replayed_in_order(tmp_path):
     assert list(tmp_path.iterdir()) == [] and store.replay_spool() == 0
 
 
+def test_redis_failing_as_a_webhook_ends_spools_its_writes_and_the_caller_gets_the_fault_answer(tmp_path):
+    server = fakeredis.FakeServer()
+    breaker = Breaker()
+    store = CallStore(GuardedRedis(fakeredis.FakeRedis(server=server, decode_responses=True), breaker),
+                      call_ttl_s=60, context_ttl_s=600, spool=Spool(tmp_path))
+    with pytest.raises(redis.ConnectionError), store.batch():  # the webhook answers with its fault reply
+        assert store.claim_request("CA1", "k")
+        store.save_state("CA1", {"step": "done", "outcome": "transfer"})
+        server.connected = False
+        store.save_reply("CA1", "k", "<Response/>")
+    server.connected = True
+    breaker.opened_at = None
+    assert store.load_state("CA1") == {"step": "done", "outcome": "transfer"}  # from the spool
+
+
 def test_while_the_circuit_is_open_reads_do_not_go_through_the_spool_again(tmp_path, monkeypatch):
     """A long outage spools more with every webhook; re-reading (and rewriting) the whole file on each read would
     make every fault answer slower than the last."""
