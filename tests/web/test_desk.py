@@ -56,6 +56,23 @@ def test_a_wrong_password_is_refused_and_sign_in_is_rate_limited(app):
     assert codes == [401] * 5 + [429]
 
 
+def test_only_the_sign_ins_pay_for_the_rate_limiter(settings, redis_client, clock, monkeypatch):
+    """The limiter's app-wide check costs ~150 µs per request; every webhook would pay it for no limit at all."""
+    from flask_limiter import Limiter
+
+    from tests.conftest import TwilioHelper, make_app
+
+    checks = []
+    check = Limiter._check_request_limit
+    monkeypatch.setattr(Limiter, "_check_request_limit", lambda self, *a, **k: (checks.append(1), check(self, *a, **k)))
+    app = make_app(settings, redis_client, clock)
+    TwilioHelper(app.test_client()).post("/voice/incoming", {"CallSid": "CAl", "From": "+15550100001"})
+    assert checks == []
+    client = app.test_client()
+    client.post("/agent/login", data={"agent": "alice", "password": "guess", "csrf_token": csrf_token(client)})
+    assert checks == [1]
+
+
 def test_forms_without_the_csrf_token_are_refused(app):
     client, _ = sign_in(app)
     assert client.post("/agent/state", data={"state": "available"}).status_code == 400
