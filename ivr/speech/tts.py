@@ -120,10 +120,12 @@ def dry_run(prompts: Iterable[tuple[tuple, str]], locale: str, renderer: Rendere
 
 
 class PrivatePrompts(Protocol):
-    """Where a call's private prompts live (never on disk): shared by every worker that may serve the <Play> URL."""
+    """Where a call's private prompts live (never on disk): shared by every worker that may serve the <Play> URL.
+    An empty value marks one being rendered."""
 
     def put(self, call: str, key: str, wav: bytes) -> None: ...
     def get(self, call: str, key: str) -> bytes | None: ...
+    def discard(self, call: str, key: str) -> None: ...
     def drop(self, call: str) -> None: ...
 
 
@@ -145,6 +147,10 @@ class MemoryPrivatePrompts:
     def get(self, call: str, key: str) -> bytes | None:
         with self._lock:
             return self._prompts.get(call, {}).get(key)
+
+    def discard(self, call: str, key: str) -> None:
+        with self._lock:
+            self._prompts.get(call, {}).pop(key, None)
 
     def drop(self, call: str) -> None:
         with self._lock:
@@ -282,6 +288,7 @@ class PromptAudio:
                 return None
         try:
             if self.private.get(call, key) is None:
+                self.private.put(call, key, b"")  # being rendered: a fetch on any worker waits for it
                 self.render_later(text, locale, call=call)
         except Exception:  # the store is down: it could not keep the audio for Twilio's fetch
             log.warning("private prompt %s of %s: store unavailable, said by Twilio", key, call)
@@ -289,8 +296,9 @@ class PromptAudio:
         return key
 
     def private_wav_when_ready(self, call: str, key: str, *, timeout_s: float) -> bytes | None:
-        """A call's private prompt for Twilio's fetch: waits for its render, on this worker or (polling the shared
-        store) on the worker that answered the webhook; None when it fails or takes longer than `timeout_s`."""
+        """A call's private prompt for Twilio's fetch: waits while it is being rendered, on this worker or (polling
+        the shared store) on the worker that answered the webhook; None at once for one that is not there (never
+        asked for, failed, or dropped at hang-up), and None after `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while True:
             with self._lock:
@@ -300,16 +308,19 @@ class PromptAudio:
                     pending.result(timeout=max(0.0, deadline - time.monotonic()))
                 except TimeoutError:
                     pass
-            audio = self.private_wav(call, key)
-            with self._lock:
-                failed = key in self._failed
-            if audio is not None or failed or time.monotonic() >= deadline:
-                return audio
+            try:
+                audio = self.private.get(call, key)
+            except Exception:
+                log.warning("private prompt %s of %s unavailable", key, call)
+                return None
+            if audio is None or audio or time.monotonic() >= deadline:
+                return audio or None
             time.sleep(PRIVATE_POLL_S)
 
     def private_wav(self, call: str, key: str) -> bytes | None:
+        """The call's private prompt if it is rendered."""
         try:
-            return self.private.get(call, key)
+            return self.private.get(call, key) or None
         except Exception:  # the store is down: the caller hears <Say>
             log.warning("private prompt %s of %s unavailable", key, call)
             return None
@@ -369,6 +380,11 @@ class PromptAudio:
         except Exception as exc:
             log.warning("prompt not rendered (%s), callers hear <Say> instead: %r", exc, text[:60])
             failed = True
+            if call is not None:
+                try:  # Twilio's fetch stops waiting for it
+                    self.private.discard(call, key)
+                except Exception:
+                    log.warning("private prompt %s of %s: failure not recorded (its fetch waits)", key, call)
         with self._lock:
             self._rendering.pop(job, None)
             self._renderer_failing = failed

@@ -25,7 +25,10 @@ class RedisPrivatePrompts:
 
     def get(self, call: str, key: str) -> bytes | None:
         found = self.redis.hget(f"{PREFIX}:call:{call}:prompts", key)
-        return base64.b64decode(found) if found else None
+        return None if found is None else base64.b64decode(found)
+
+    def discard(self, call: str, key: str) -> None:
+        self.redis.hdel(f"{PREFIX}:call:{call}:prompts", key)
 
     def drop(self, call: str) -> None:
         self.redis.delete(f"{PREFIX}:call:{call}:prompts")

@@ -243,6 +243,34 @@ def test_a_private_prompt_rendered_by_another_worker_is_fetched_from_the_shared_
     assert serving.private_wav_when_ready("CA1", "0" * 24, timeout_s=0) is None  # never rendered: no audio
 
 
+def test_a_fetch_for_a_prompt_that_is_not_being_rendered_is_answered_at_once(tmp_path, monkeypatch):
+    """After the hang-up (or for a text never asked for) there is nothing to wait for: Twilio gets its 404 now."""
+    from ivr.speech import tts
+
+    prompts = PromptAudio(tmp_path, ToneRenderer())
+    key = prompts.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
+    prompts._pool.submit(lambda: None).result()
+    prompts.forget("CA1")
+    monkeypatch.setattr(tts.time, "sleep", lambda s: pytest.fail("polled for a prompt nobody renders"))
+    assert prompts.private_wav_when_ready("CA1", key, timeout_s=30) is None
+    assert prompts.private_wav_when_ready("CA2", "0" * 24, timeout_s=30) is None
+
+
+def test_a_render_failing_on_one_worker_ends_the_wait_of_a_fetch_on_another(tmp_path):
+    import threading
+
+    renderer = GatedRenderer(fail=True)
+    rendering, serving = PromptAudio(tmp_path / "a", renderer), PromptAudio(tmp_path / "b", ToneRenderer())
+    serving.private = rendering.private
+    key = rendering.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
+    fetched = []
+    fetch = threading.Thread(target=lambda: fetched.append(serving.private_wav_when_ready("CA1", key, timeout_s=30)))
+    fetch.start()
+    renderer.gate.set()
+    fetch.join()
+    assert fetched == [None] and rendering.private.get("CA1", key) is None  # not "being rendered" any more
+
+
 def test_while_the_renderer_fails_private_prompts_are_said_by_twilio(tmp_path):
     renderer = GatedRenderer(fail=True)
     renderer.gate.set()
