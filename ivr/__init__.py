@@ -38,7 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config.from_mapping(test_config or {})
-    settings: Settings = app.config.setdefault("IVR_SETTINGS", Settings.from_env())
+    settings: Settings = app.config.get("IVR_SETTINGS") or Settings.from_env()
+    app.config["IVR_SETTINGS"] = settings
     if not app.testing:
         logs.configure(level=settings.log_level, fmt=settings.log_format)
     if settings.insecure_skip_signature:

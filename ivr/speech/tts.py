@@ -273,9 +273,11 @@ class PromptAudio:
     def prerender(self, texts: Iterable[str], locale: str) -> None:
         """The grammar's prompts: public (on disk, shared), rendered in the background before a caller needs them."""
         for text in dict.fromkeys(texts):
+            key = self.key(text, locale)
             with self._lock:
-                self._public.add(self.key(text, locale))
-            self.render_later(text, locale)
+                self._public.add(key)
+            if not self.path(key).exists():
+                self.render_later(text, locale)
 
     def ready_private(self, call: str, text: str, locale: str) -> str | None:
         """The key of a call's private prompt (a balance, known only in its own webhook), its render started ahead

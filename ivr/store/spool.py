@@ -70,7 +70,8 @@ class Spool:
         return self._dirty
 
     def on_disk(self) -> bool:
-        return any(self.directory.glob("spool-*.jsonl")) or any(self.directory.glob("replaying-*.jsonl"))
+        return any(name.startswith(("spool-", "replaying-")) and name.endswith(".jsonl")
+                   for name in os.listdir(self.directory))
 
     def replay(self, apply: Callable[[str, dict], None]) -> int:
         """Apply every spooled write in order (this process's file and any a dead process left); a write that fails
