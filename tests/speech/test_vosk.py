@@ -48,8 +48,10 @@ def stream(recognizer: VoskRecognizer, pcm: bytes) -> tuple[list[str], int]:
     return partials, 0
 
 
-def test_model_loads_once_per_process(model):
+def test_model_loads_once_per_process(model, request):
     assert load_model(str(MODEL_DIR)) is model
+    if getattr(request.config.option, "loadgroup", False):  # one worker runs them all: one model in the run
+        assert request.node.nodeid.endswith("@vosk")
     assert model_path(str(MODEL_DIR)) == MODEL_DIR and model_path("/nonexistent") is None
 
 
