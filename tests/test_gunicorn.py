@@ -41,3 +41,11 @@ def test_log_lines_carry_the_callsid_under_gunicorn(tmp_path):
             server.wait(timeout=30)
     lines = [line for line in log.read_text().splitlines() if "CA" + "9" * 32 in line]
     assert any(" WARNING ivr.telephony.webhooks [CA" + "9" * 32 + " " in line for line in lines), lines
+
+
+def test_the_load_benchmark_runs_gunicorn_as_the_dockerfile_does():
+    from ivr.bench.load import DOCKERFILE_GUNICORN
+
+    command = (ROOT / "Dockerfile").read_text().split("\nCMD ", 1)[1]
+    pairs = zip(DOCKERFILE_GUNICORN[::2], DOCKERFILE_GUNICORN[1::2], strict=True)
+    assert all(f'"{flag}", "{value}"' in command for flag, value in pairs)

@@ -1,9 +1,9 @@
-"""`ivr bench load`: whole calls with varied wording against a real server — gunicorn (2 gthread workers, as the
-Dockerfile runs it) on 127.0.0.1 with a real redis-server when one is installed, a cold prompt cache, Gather mode
-with on-prem <Play> prompts — at rising concurrency. Prints webhook latency p50/p95/p99, the share over Twilio's
-15 s limit, and errors. With `flood`, a replay attacker meanwhile holds that many copies of one captured, signed
-WebSocket upgrade open (re-opening each as the server closes it): the webhooks must not starve. Local only and
-bounded: nothing leaves 127.0.0.1."""
+"""`ivr bench load`: whole calls with varied wording against a real server — gunicorn (2 gthread workers with the
+Dockerfile's threads and connection bound) on 127.0.0.1 with a real redis-server when one is installed, a cold
+prompt cache, Gather mode with on-prem <Play> prompts — at rising concurrency. Prints webhook latency p50/p95/p99,
+the share over Twilio's 15 s limit, and errors. With `flood`, a replay attacker meanwhile holds that many copies of
+one captured, signed WebSocket upgrade open (re-opening each as the server closes it): the webhooks must not starve.
+Local only and bounded: nothing leaves 127.0.0.1."""
 from __future__ import annotations
 
 import http.client
@@ -29,6 +29,7 @@ from ivr.grammar import load_grammar
 from ivr.testing.simulator import CallerTurn, HttpTransport, TwilioSimulator, scripted_caller
 
 TOKEN = "bench-load-token"
+DOCKERFILE_GUNICORN = ("--worker-class", "gthread", "--threads", "32", "--worker-connections", "64")  # as it serves
 FILLERS = ("", "um ", "yeah so ", "hi, ", "hello I was wondering ", "okay ")
 ENDINGS = ("", " please", " thanks", " right now", " today", " again")
 
@@ -89,8 +90,8 @@ def start_server(workdir: Path, cache_dir: Path | None = None, *, wait: bool = T
     url = f"http://127.0.0.1:{port}"
     env["IVR_PUBLIC_URL"] = url
     processes.append(subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-         "--threads", "32", "--workers", workers, "--timeout", "60", "app:app"],
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *DOCKERFILE_GUNICORN, "--workers", workers,
+         "--timeout", "60", "app:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     if wait:
         wait_for(url + "/readyz")
