@@ -67,9 +67,7 @@ class CallStore:
         except FAILURES:
             if self.spool is None:
                 raise
-            for kind, payload in writes:
-                if kind != "reply":
-                    self.spool.append(kind, payload)
+            self.spool.append_all([(kind, payload) for kind, payload in writes if kind != "reply"])
             if any(kind == "reply" for kind, _ in writes):
                 raise
 

@@ -24,7 +24,7 @@ class Spool:
         self._flushing = threading.Lock()  # one fsync at a time; taken before `_lock`, never inside it
         self._file: TextIO | None = None
         self._file_pid = 0
-        self._written = self._flushed = 0  # lines written to the file / known to be on disk
+        self._written = self._flushed = 0  # appends written to the file / known to be on disk
         self._dirty = self.on_disk()  # what a process that died left is replayed on this one's first read
 
     @property
@@ -33,18 +33,26 @@ class Spool:
 
     def append(self, kind: str, payload: dict) -> None:
         """Returns once the line is on disk."""
-        line = json.dumps({"kind": kind, "payload": payload}, ensure_ascii=False) + "\n"
+        self.append_all([(kind, payload)])
+
+    def append_all(self, writes: list[tuple[str, dict]]) -> None:
+        """Returns once the lines are on disk (one webhook's writes: one fsync, shared with other webhooks')."""
+        if not writes:
+            return
+        lines = "".join(json.dumps({"kind": kind, "payload": payload}, ensure_ascii=False) + "\n"
+                        for kind, payload in writes)
         with self._lock:
             if self._file is None or self._file_pid != os.getpid():  # none yet, or opened before a fork
                 self._file, self._file_pid = open(self.path, "a", encoding="utf-8"), os.getpid()
-            self._file.write(line)
+            self._file.write(lines)
             self._file.flush()
             self._written += 1
             ticket = self._written
             self._dirty = True
         self._flush(ticket)
         # INFO: during an outage every webhook spools a few writes; the breaker and the webhook's own line say so
-        log.info("Redis unavailable: %s spooled to %s (replayed when Redis answers)", kind, self.path)
+        log.info("Redis unavailable: %s spooled to %s (replayed when Redis answers)",
+                 ", ".join(kind for kind, _ in writes), self.path)
 
     def _flush(self, ticket: int) -> None:
         """fsync unless a flush that began after line `ticket` was written already covered it."""

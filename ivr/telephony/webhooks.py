@@ -127,9 +127,10 @@ def voice_webhook(view=None, *, on_fault: Callable[[str], str] | None = None):
             else:
                 log.exception("call %s: fault in %s, answering so the caller still reaches a human", call_sid,
                               request.path)
-            body = on_fault(call_sid) if on_fault else fault_reply(call_sid, reason="fault")
-            try:  # a retry of this request gets the same answer, not a wait for a reply that never comes
-                replies.save_reply(call_sid, key, body)
+            try:  # its writes and its reply in one round trip, or during an outage one spool write (one fsync)
+                with replies.batch():
+                    body = on_fault(call_sid) if on_fault else fault_reply(call_sid, reason="fault")
+                    replies.save_reply(call_sid, key, body)  # a retry of this request gets the same answer
             except Exception:
                 log.warning("call %s: the fault answer could not be stored for retries", call_sid)
         return xml(body)
