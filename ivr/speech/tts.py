@@ -285,8 +285,7 @@ class PromptAudio:
         ms; `private_wav_when_ready`). None — the webhook <Say>s it — while the renderer fails or the store is down."""
         key = self.key(text, locale)
         with self._lock:
-            failed_at = self._failed.get(key)
-            if self._renderer_failing or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
+            if self._renderer_failing or self._failed_recently(key):
                 return None
         try:
             if self.private.get(call, key) is None:
@@ -352,13 +351,17 @@ class PromptAudio:
         job = f"{call}/{key}" if call else key
         done: Future = Future()
         with self._lock:
-            failed_at = self._failed.get(key)
-            if job in self._rendering or (failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s):
+            if job in self._rendering or self._failed_recently(key):
                 return None
             self._rendering[job] = done
             heapq.heappush(self._jobs, (0 if call else 1, next(self._submitted), job, text, locale, call, done))
         self._pool.submit(self._render_next)
         return done
+
+    def _failed_recently(self, key: str) -> bool:
+        """A text that failed is not tried again for `retry_failed_s` (called holding the lock)."""
+        failed_at = self._failed.get(key)
+        return failed_at is not None and time.monotonic() - failed_at < self.retry_failed_s
 
     def _render_next(self) -> None:
         """One queued job, the most urgent first (one is submitted per job, so every job runs)."""

@@ -56,7 +56,7 @@ class CallStore:
             return
         self.write([(kind, payload)])
 
-    def write(self, writes: list[tuple[str, dict]]) -> None:
+    def write(self, writes: list[tuple[str, dict]], *, spool: bool = True) -> None:
         """Writes in one round trip; on a Redis failure every durable one goes to the spool (a reply is not
         durable: the failure is raised, and the webhook answers with its fault reply)."""
         pipe = self.redis.pipeline(transaction=False)
@@ -65,7 +65,7 @@ class CallStore:
         try:
             pipe.execute()
         except FAILURES:
-            if self.spool is None:
+            if self.spool is None or not spool:
                 raise
             self.spool.append_all([(kind, payload) for kind, payload in writes if kind != "reply"])
             if any(kind == "reply" for kind, _ in writes):
@@ -107,12 +107,7 @@ class CallStore:
             return 0
         if getattr(self.redis, "circuit_open", False):  # Redis failed moments ago: re-reading the spool is waste
             return 0
-        return self.spool.replay(lambda kind, payload: self.write_now(kind, payload))
-
-    def write_now(self, kind: str, payload: dict) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        self.writers[kind](pipe, payload)
-        pipe.execute()
+        return self.spool.replay(lambda kind, payload: self.write([(kind, payload)], spool=False))
 
     def load_state(self, call_sid: str) -> dict | None:
         prefetched = _prefetched.get()
@@ -182,6 +177,7 @@ class CallStore:
         r.expire(f"{PREFIX}:callbacks", self.context_ttl_s)
 
     def remove_callback(self, call_sid: str) -> None:
+        self.flush()  # after this webhook's own add, never before it
         self.redis.hdel(f"{PREFIX}:callbacks", call_sid)
 
     def callback(self, call_sid: str) -> CallbackRequest | None:
