@@ -227,20 +227,30 @@ def test_a_private_prompt_is_never_waited_for_by_the_webhook_and_is_served_once_
     assert fetched[0][:4] == b"RIFF" and renderer.renders == 1  # …for the one render
 
 
-def test_a_private_prompt_rendered_by_another_worker_is_fetched_from_the_shared_store(tmp_path):
+def fetched_on_another_worker(tmp_path, renderer):
+    """A balance's webhook answered by one worker (its render held by the gated renderer), Twilio's fetch of the
+    audio served by another sharing its store (Redis in production): what the fetch gets once the render ends."""
     import threading
 
-    renderer = GatedRenderer()
     rendering, serving = PromptAudio(tmp_path / "a", renderer), PromptAudio(tmp_path / "b", ToneRenderer())
-    serving.private = rendering.private  # both workers' store (Redis in production)
+    serving.private = rendering.private
     key = rendering.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
     fetched = []
     fetch = threading.Thread(target=lambda: fetched.append(serving.private_wav_when_ready("CA1", key, timeout_s=30)))
     fetch.start()
     renderer.gate.set()
     fetch.join()
-    assert fetched[0][:4] == b"RIFF"
-    assert serving.private_wav_when_ready("CA1", "0" * 24, timeout_s=0) is None  # never rendered: no audio
+    return fetched[0], rendering.private.get("CA1", key)
+
+
+def test_a_private_prompt_rendered_by_another_worker_is_fetched_from_the_shared_store(tmp_path):
+    audio, _ = fetched_on_another_worker(tmp_path, GatedRenderer())
+    assert audio[:4] == b"RIFF"
+
+
+def test_a_render_failing_on_one_worker_ends_the_wait_of_a_fetch_on_another(tmp_path):
+    audio, stored = fetched_on_another_worker(tmp_path, GatedRenderer(fail=True))
+    assert audio is None and stored is None  # not "being rendered" any more: the fetch stopped waiting
 
 
 def test_a_fetch_for_a_prompt_that_is_not_being_rendered_is_answered_at_once(tmp_path, monkeypatch):
@@ -254,21 +264,6 @@ def test_a_fetch_for_a_prompt_that_is_not_being_rendered_is_answered_at_once(tmp
     monkeypatch.setattr(tts.time, "sleep", lambda s: pytest.fail("polled for a prompt nobody renders"))
     assert prompts.private_wav_when_ready("CA1", key, timeout_s=30) is None
     assert prompts.private_wav_when_ready("CA2", "0" * 24, timeout_s=30) is None
-
-
-def test_a_render_failing_on_one_worker_ends_the_wait_of_a_fetch_on_another(tmp_path):
-    import threading
-
-    renderer = GatedRenderer(fail=True)
-    rendering, serving = PromptAudio(tmp_path / "a", renderer), PromptAudio(tmp_path / "b", ToneRenderer())
-    serving.private = rendering.private
-    key = rendering.ready_private("CA1", "Your balance is 84 dollars.", "en-US")
-    fetched = []
-    fetch = threading.Thread(target=lambda: fetched.append(serving.private_wav_when_ready("CA1", key, timeout_s=30)))
-    fetch.start()
-    renderer.gate.set()
-    fetch.join()
-    assert fetched == [None] and rendering.private.get("CA1", key) is None  # not "being rendered" any more
 
 
 def test_while_the_renderer_fails_private_prompts_are_said_by_twilio(tmp_path):
