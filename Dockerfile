@@ -38,7 +38,9 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"
 # --worker-connections 64: a worker takes at most 64 connections (its 32 threads' and as many waiting), leaving
 # the rest in the listen backlog for a less busy worker. Unbounded (1000), one worker accepted most of a burst while
-# the other idled: 200 calls at once answered p99 2.2–2.7 s, bounded 1.5–1.9 s (`ivr bench load`).
+# the other idled: 200 calls at once answered p99 2.2–2.7 s, bounded 1.5–1.9 s (`ivr bench load`). An idle
+# keep-alive connection counts until gunicorn's --keep-alive (2 s) closes it: behind a proxy that pools many idle
+# connections to each worker, raise the bound above the pool.
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--threads", "32", "--timeout", "30", \
      "--worker-connections", "64", "--access-logfile", "-", \
      "--graceful-timeout", "10", "app:app"]
