@@ -229,8 +229,8 @@ def private_audio(key: str):
     prompts = current_app.extensions["ivr.speech"].prompts
     audio = prompts.private_wav_when_ready(call, key, timeout_s=PRIVATE_FETCH_WAIT_S)
     if audio is None:
-        log.warning("404 private prompt %s of %s: not rendered in %.0f s (Twilio skips it)", key[:24], call,
-                    PRIVATE_FETCH_WAIT_S)
+        log.warning("404 private prompt %s of %s: dropped at hang-up, failed, or not rendered within %.0f s (Twilio "
+                    "skips it)", key[:24], call, PRIVATE_FETCH_WAIT_S)
         abort(404)
     return Response(audio, mimetype="audio/wav", headers={"Cache-Control": "private, no-store"})
 
