@@ -335,3 +335,19 @@ def test_decide_does_not_change_the_state_it_was_given():
 def test_state_round_trips_through_json():
     state, _ = run(heard("pay_bill", 0.45, runner_up=("payment_arrangement", 0.40)))
     assert DialogState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+def test_state_as_plain_data_is_a_snapshot_like_asdict():
+    """A webhook's writes are sent at its end: the state saved must not change with the state after it."""
+    from dataclasses import asdict
+
+    state, _ = run(heard("pay_bill", 0.45, runner_up=("payment_arrangement", 0.40)))
+    state.slots["account_number"] = "12345678"
+    state.further.append("moving")
+    saved = state.to_dict()
+    assert saved == asdict(state)
+    state.turns[0].text, state.slots["account_number"] = "changed", "changed"
+    state.ranking.clear()
+    state.further.clear()
+    assert saved["turns"][0]["text"] != "changed" and saved["slots"]["account_number"] == "12345678"
+    assert saved["ranking"] and saved["further"] == ["moving"]
