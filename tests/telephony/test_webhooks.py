@@ -104,6 +104,24 @@ def test_signature_for_another_token_or_tampered_params_is_rejected(client):
     assert good.post("/voice/incoming", tampered, signature=signature).status_code == 403
 
 
+def test_a_good_signature_costs_one_hmac_and_a_port_variant_still_validates(client, monkeypatch):
+    """Twilio may sign the URL with or without its port: `validate` tries both (two HMACs per request); a request
+    signed for the URL as we see it is accepted after the first."""
+    from twilio.request_validator import RequestValidator
+
+    helper = TwilioHelper(client)
+    computed = []
+    compute = RequestValidator.compute_signature
+    monkeypatch.setattr(RequestValidator, "compute_signature",
+                        lambda self, uri, *rest: (computed.append(uri), compute(self, uri, *rest))[1])
+    assert helper.post("/voice/incoming", CALL).status_code == 200
+    assert len(computed) == 2  # the helper's own signature, and the service's one check
+    with_port = helper.validator.compute_signature("http://localhost:80/voice/incoming", CALL)
+    assert helper.post("/voice/incoming", {**CALL, "CallSid": "CA" + "1" * 32}, signature=with_port).status_code == 200
+    bad = helper.post("/voice/incoming", {**CALL, "CallSid": "CA" + "2" * 32}, signature=with_port[::-1])
+    assert bad.status_code == 403
+
+
 def test_public_url_behind_a_proxy_is_used_for_signatures(settings, redis_client, clock):
 
     app = make_app(settings.replace(public_url="https://ivr.example.com"), redis_client, clock)
