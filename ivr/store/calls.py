@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import redis
 
@@ -20,10 +22,25 @@ PENDING = "\x00pending"  # a reply being made; never valid TwiML
 DAY = 86_400
 log = logging.getLogger(__name__)
 Pipe = redis.client.Pipeline | GuardedRedis  # where a write is queued: one round trip for all of a batch
-# One webhook's writes, sent in one round trip at its end (see `CallStore.batch`); None outside a batch.
-_pending: ContextVar[list[tuple[str, dict]] | None] = ContextVar("ivr_pending_writes", default=None)
-# The state read together with the webhook's claim: (call, raw JSON or None), used once by `load_state`.
-_prefetched: ContextVar[tuple[str, str | None] | None] = ContextVar("ivr_prefetched_state", default=None)
+
+
+@dataclass
+class _Batch:
+    """One webhook's writes, sent in one round trip at its end (see `CallStore.batch`), and the state read with its
+    claim ((call, raw JSON or None), used once by `load_state`). Only the thread that opened it uses it: a job that
+    copied the request's context to another thread writes at once."""
+
+    thread: int = field(default_factory=threading.get_ident)
+    writes: list[tuple[str, dict]] = field(default_factory=list)
+    prefetched: tuple[str, str | None] | None = None
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("ivr_batch", default=None)
+
+
+def current_batch() -> _Batch | None:
+    batch = _batch.get()
+    return batch if batch is not None and batch.thread == threading.get_ident() else None
 
 
 def events_key(at: float) -> str:
@@ -48,13 +65,13 @@ class CallStore:
     def durably(self, kind: str, payload: dict) -> None:
         """Write now (or at the end of this webhook's batch), or, while Redis is down, to the local spool (replayed
         in order when it answers again)."""
-        pending = _pending.get()
-        if pending is not None:
-            pending.append((kind, payload))
-            if kind == "state":
-                _prefetched.set(None)
+        batch = current_batch()
+        if batch is None:
+            self.write([(kind, payload)])
             return
-        self.write([(kind, payload)])
+        batch.writes.append((kind, payload))
+        if kind == "state":
+            batch.prefetched = None
 
     def write(self, writes: list[tuple[str, dict]], *, spool: bool = True) -> None:
         """Writes in one round trip; on a Redis failure every durable one goes to the spool (a reply is not
@@ -76,27 +93,25 @@ class CallStore:
         """One webhook's writes (state, context, events, its reply) go to Redis in one round trip at its end, in
         the order they were made; a read through this store sends them first. Under load each round trip costs a
         thread switch on a contended GIL, so a webhook makes ~2 instead of ~6."""
-        writes: list[tuple[str, dict]] = []
-        token = _pending.set(writes)
+        batch = _Batch()
+        token = _batch.set(batch)
         try:
             yield
         except BaseException:
             try:  # what the webhook did before its fault is kept, as if written at once
                 self.flush()
             except Exception:
-                log.warning("writes before a fault not stored (%d)", len(writes))
+                log.warning("writes before a fault not stored (%d)", len(batch.writes))
             raise
         else:
             self.flush()
         finally:
-            _pending.reset(token)
-            _prefetched.set(None)
+            _batch.reset(token)
 
     def flush(self) -> None:
-        pending = _pending.get()
-        if pending:
-            writes = pending[:]
-            pending.clear()
+        batch = current_batch()
+        if batch is not None and batch.writes:
+            writes, batch.writes = batch.writes, []
             self.write(writes)
 
     def replay_spool(self, *, look_on_disk: bool = False) -> int:
@@ -110,8 +125,10 @@ class CallStore:
         return self.spool.replay(lambda kind, payload: self.write([(kind, payload)], spool=False))
 
     def load_state(self, call_sid: str) -> dict | None:
-        prefetched = _prefetched.get()
-        _prefetched.set(None)
+        batch = current_batch()
+        prefetched = batch.prefetched if batch is not None else None
+        if batch is not None:
+            batch.prefetched = None
         if self.replay_spool() or prefetched is None or prefetched[0] != call_sid:
             self.flush()
             raw = self.redis.get(f"{PREFIX}:call:{call_sid}:state")
@@ -140,13 +157,14 @@ class CallStore:
         """Exactly-once turns: the first copy of a webhook request claims it (atomically, across workers); copies
         that arrive later, or at the same moment on another worker, wait for its reply instead of answering."""
         key = f"{PREFIX}:call:{call_sid}:reply:{request_key}"
-        if _pending.get() is None:
+        batch = current_batch()
+        if batch is None:
             return bool(self.redis.set(key, PENDING, nx=True, ex=self.call_ttl_s))
         pipe = self.redis.pipeline(transaction=False)  # in a webhook's batch: its call's state comes along
         pipe.set(key, PENDING, nx=True, ex=self.call_ttl_s)
         pipe.get(f"{PREFIX}:call:{call_sid}:state")
         claimed, state = pipe.execute()
-        _prefetched.set((call_sid, state) if claimed else None)
+        batch.prefetched = (call_sid, state) if claimed else None
         return bool(claimed)
 
     def save_reply(self, call_sid: str, request_key: str, body: str) -> None:

@@ -150,3 +150,16 @@ def test_writes_made_before_a_fault_are_kept(store):
         store.save_state("CA1", {"step": "done"})
         raise RuntimeError("the view failed after saving its state")
     assert store.load_state("CA1") == {"step": "done"}
+
+
+def test_a_job_that_copied_the_webhooks_context_to_another_thread_writes_at_once(store, redis_client):
+    """A lane job runs in a copy of the request's context (its log lines name the call): its writes must not join
+    a batch that its thread never sends."""
+    import contextvars
+
+    with store.batch():
+        worker = threading.Thread(target=contextvars.copy_context().run,
+                                  args=(store.save_state, "CA9", {"step": "from a lane"}))
+        worker.start()
+        worker.join()
+        assert redis_client.get("ivr:call:CA9:state") is not None
