@@ -125,6 +125,7 @@ class PrivatePrompts(Protocol):
 
     def put(self, call: str, key: str, wav: bytes) -> None: ...
     def get(self, call: str, key: str) -> bytes | None: ...
+    def mark(self, call: str, key: str) -> bool: ...  # as being rendered, unless it is there: whether it was not
     def discard(self, call: str, key: str) -> None: ...
     def drop(self, call: str) -> None: ...
 
@@ -139,14 +140,24 @@ class MemoryPrivatePrompts:
 
     def put(self, call: str, key: str, wav: bytes) -> None:
         with self._lock:
-            self._prompts.setdefault(call, {})[key] = wav
-            self._prompts.move_to_end(call)
-            while len(self._prompts) > self.calls:
-                self._prompts.popitem(last=False)
+            self._store(call, key, wav)
+
+    def _store(self, call: str, key: str, wav: bytes) -> None:
+        self._prompts.setdefault(call, {})[key] = wav
+        self._prompts.move_to_end(call)
+        while len(self._prompts) > self.calls:
+            self._prompts.popitem(last=False)
 
     def get(self, call: str, key: str) -> bytes | None:
         with self._lock:
             return self._prompts.get(call, {}).get(key)
+
+    def mark(self, call: str, key: str) -> bool:
+        with self._lock:
+            if key in self._prompts.get(call, {}):
+                return False
+            self._store(call, key, b"")
+            return True
 
     def discard(self, call: str, key: str) -> None:
         with self._lock:
@@ -288,8 +299,7 @@ class PromptAudio:
             if self._renderer_failing or self._failed_recently(key):
                 return None
         try:
-            if self.private.get(call, key) is None:
-                self.private.put(call, key, b"")  # being rendered: a fetch on any worker waits for it
+            if self.private.mark(call, key):  # being rendered: a fetch on any worker waits for it
                 self.render_later(text, locale, call=call)
         except Exception:  # the store is down: it could not keep the audio for Twilio's fetch
             log.warning("private prompt %s of %s: store unavailable, said by Twilio", key, call)

@@ -98,10 +98,11 @@ class CallStore:
         try:
             yield
         except BaseException:
+            unsent = len(batch.writes)
             try:  # what the webhook did before its fault is kept, as if written at once
                 self.flush()
             except Exception:
-                log.warning("writes before a fault not stored (%d)", len(batch.writes))
+                log.warning("%d writes made before a fault not stored (durable ones spooled)", unsent)
             raise
         else:
             self.flush()

@@ -27,6 +27,12 @@ class RedisPrivatePrompts:
         found = self.redis.hget(f"{PREFIX}:call:{call}:prompts", key)
         return None if found is None else base64.b64decode(found)
 
+    def mark(self, call: str, key: str) -> bool:
+        pipe = self.redis.pipeline()
+        pipe.hsetnx(f"{PREFIX}:call:{call}:prompts", key, "")  # atomic: a finished render is never overwritten
+        pipe.expire(f"{PREFIX}:call:{call}:prompts", self.ttl_s)
+        return bool(pipe.execute()[0])
+
     def discard(self, call: str, key: str) -> None:
         self.redis.hdel(f"{PREFIX}:call:{call}:prompts", key)
 
