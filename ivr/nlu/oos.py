@@ -6,7 +6,9 @@ near-domain out-of-scope requests it rejects. Leaving intents out only to measur
 a fold that lacks a quarter of the intents confuses its phrases less than the full grammar confuses callers."""
 from __future__ import annotations
 
+import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,14 +55,17 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
     scores = np.array([score for score, _ in scored])[asked_in_scope]
     correct = np.array([top == label for (_, top), label in zip(scored, labels[gold], strict=True)])[asked_in_scope]
     random.Random(seed).shuffle(intents)
-    out_scores: list[float] = []
-    for held_out in [intents[index::folds] for index in range(min(folds, len(intents)))]:
+
+    def scores_without(held_out: list[str]) -> list[float]:
         known = [name for name in intents if name not in held_out]
         texts = list(out_of_scope_examples) + [p for name in known for p in phrases[name]]
         fold_labels = [OUT_OF_SCOPE] * len(out_of_scope_examples) + [name for name in known for _ in phrases[name]]
         model = IntentClassifier.train(texts, fold_labels, encoder=encoder, temperature=trained.temperature)
-        out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
-    outside = np.array(out_scores)
+        return [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
+
+    groups = [intents[index::folds] for index in range(min(folds, len(intents)))]
+    with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:  # fits let go of the GIL
+        outside = np.array([score for fold in pool.map(scores_without, groups) for score in fold])
     threshold = 0.0
     for candidate in sorted(set(scores.tolist()), reverse=True):
         if ((scores >= candidate) & correct).mean() >= keep:

@@ -40,7 +40,8 @@ def test_int8_embeddings_stay_close_to_float32_and_do_not_depend_on_the_other_te
 
 def test_the_graph_is_built_once_per_cache_and_without_a_usable_cache_in_memory(tmp_path, monkeypatch, caplog):
     builds = []
-    monkeypatch.setattr(encoder_module, "_build_onnx", lambda path, quantized: builds.append(path) or b"graph")
+    monkeypatch.setattr(encoder_module, "_build_onnx",
+                        lambda path, quantized, layers: builds.append(path) or b"graph")
     weights = tmp_path / "model"
     weights.mkdir()
     (weights / "model.safetensors").write_bytes(b"w")
@@ -49,10 +50,13 @@ def test_the_graph_is_built_once_per_cache_and_without_a_usable_cache_in_memory(
     assert len(builds) == 1
     onnx_model(weights, quantized=False, cache_dir=tmp_path / "cache")  # another graph: built
     assert len(builds) == 2
+    (tmp_path / "layers.safetensors").write_bytes(b"l")
+    onnx_model(weights, quantized=True, cache_dir=tmp_path / "cache", layers=tmp_path / "layers.safetensors")
+    assert len(builds) == 3  # other layers: another graph
     (tmp_path / "file").write_text("not a directory")
     with caplog.at_level(logging.WARNING):
         assert onnx_model(weights, quantized=True, cache_dir=tmp_path / "file" / "cache") == b"graph"
-    assert "encoder cache" in caplog.text and len(builds) == 3
+    assert "encoder cache" in caplog.text and len(builds) == 4
 
 
 @pytest.mark.parametrize("intents", [2, 5])
@@ -93,6 +97,41 @@ def test_the_settings_choose_int8_or_float32(settings):
     assert "int8" in configured_encoder(settings.replace(cache_dir=cache)).model_id
     assert "f32" in configured_encoder(settings.replace(cache_dir=cache, encoder_int8=False)).model_id
     assert configured_encoder(settings.replace(nlu_encoder=False)) is None
+
+
+@needs_model
+def test_the_service_runs_the_distilled_layers_unless_told_to_run_all_six(settings):
+    from ivr.nlu.encoder import DISTILLED, configured_encoder
+
+    cache = str(CLASSIFIER_CACHE)
+    assert configured_encoder(settings.replace(cache_dir=cache)).layers == DISTILLED
+    assert configured_encoder(settings.replace(cache_dir=cache, encoder_distilled=False)).layers is None
+    # the distilled layers belong to the package's weights: another model directory runs as it is
+    assert configured_encoder(settings.replace(cache_dir=cache, encoder_dir=str(MODEL))).layers is None
+
+
+@needs_model
+def test_the_distilled_encoder_gives_embeddings_close_to_the_full_networks():
+    from ivr.nlu.encoder import DISTILLED
+
+    full = SentenceEncoder(MODEL, quantized=False, cache_dir=CLASSIFIER_CACHE).encode_uncached(SENTENCES)
+    distilled = SentenceEncoder(MODEL, cache_dir=CLASSIFIER_CACHE, layers=DISTILLED).encode_uncached(SENTENCES)
+    assert ((full * distilled).sum(1) > 0.85).all()
+    # what the classifier relies on: each sentence is nearest its own full embedding
+    assert ((distilled @ full.T).argmax(1) == np.arange(len(SENTENCES))).all()
+
+
+@needs_model
+def test_distillation_writes_the_layers_it_trained():
+    pytest.importorskip("torch")
+    from safetensors.numpy import load_file
+
+    from ivr.nlu.distill import distill
+
+    out = CLASSIFIER_CACHE / "distilled-test.safetensors"
+    distill(SENTENCES * 4, MODEL, out, keep=(5,), epochs=1, batch_size=8, log=lambda line: None)
+    layers = load_file(str(out))
+    assert {name.split(".")[2] for name in layers} == {"0"} and len(layers) == 16
 
 
 def test_an_encoder_that_cannot_be_built_leaves_the_n_grams_serving(settings, tmp_path, caplog):
