@@ -111,6 +111,19 @@ def test_the_service_runs_the_distilled_layers_unless_told_to_run_all_six(settin
 
 
 @needs_model
+def test_classifiers_trained_on_other_distilled_layers_of_the_same_size_are_not_reused(tmp_path):
+    from ivr.nlu.encoder import DISTILLED
+
+    encoder = SentenceEncoder(MODEL, cache_dir=CLASSIFIER_CACHE, layers=DISTILLED)
+    remade = tmp_path / DISTILLED.name
+    data = bytearray(DISTILLED.read_bytes())
+    data[-1] ^= 1  # the same size, as layers distilled again are
+    remade.write_bytes(bytes(data))
+    assert encoder_module._digest(remade) not in encoder.model_id
+    assert encoder_module._digest(DISTILLED) in encoder.model_id
+
+
+@needs_model
 def test_the_distilled_encoder_gives_embeddings_close_to_the_full_networks():
     from ivr.nlu.encoder import DISTILLED
 
