@@ -1,5 +1,9 @@
 """Every grammar the checker accepts trains (property test over random small grammars): two or three intents,
-three to five phrases each, with and without out-of-scope examples, pinned or chosen thresholds."""
+three to five phrases each, with and without out-of-scope examples, pinned or chosen thresholds, with and without
+sentence embeddings (the classifier is another SVM with them)."""
+import zlib
+
+import numpy as np
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,10 +34,22 @@ def grammars(draw):
     return yaml.dump(base, Dumper=yaml.CSafeDumper)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-@given(text=grammars(), said=PHRASE)
-def test_every_grammar_the_checker_accepts_trains_and_answers(text, said):
+class HashedWords:
+    """Embeddings without a model: each word a fixed random direction, a text the normalised sum."""
+
+    def encode(self, texts, *, remember=False):
+        rows = []
+        for text in texts:
+            vector = sum((np.random.default_rng(zlib.crc32(w.encode())).normal(size=16) for w in text.split()),
+                         np.zeros(16))
+            rows.append(vector / (np.linalg.norm(vector) or 1.0))
+        return np.array(rows).reshape(len(texts), 16)
+
+
+@settings(max_examples=16, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(text=grammars(), said=PHRASE, embeddings=st.booleans())
+def test_every_grammar_the_checker_accepts_trains_and_answers(text, said, embeddings):
     grammar = parse_grammar(text, "random.yaml")  # the checker accepts it…
-    understanding = Understanding.build(grammar)  # …so it trains (n-grams: the encoder is tested elsewhere)
+    understanding = Understanding.build(grammar, encoder=HashedWords() if embeddings else None)  # …so it trains
     reading = understanding.interpret(Utterance(said))
     assert 0 <= understanding.oos_threshold <= 1 and reading.ranking and 0 <= reading.score <= 1
