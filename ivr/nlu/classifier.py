@@ -133,9 +133,9 @@ class IntentClassifier:
         ngrams = ngram_features()
         # With embeddings, one multi-class SVM (Crammer-Singer) instead of one per intent: 0.7-1.0 points more
         # BANKING77 10-shot accuracy and 0.2 more CLINC150, measured on phrases of the training splits left out of
-        # training, and half the fitting time at its tolerance 0.1. N-grams alone stay one-vs-rest: no better there
-        # (xSID-de), and the benchmark's baseline is that.
-        svm = (LinearSVC(C=1.0) if dense is None else LinearSVC(C=0.5, multi_class="crammer_singer", tol=0.1))
+        # training, and less fitting time (tolerance 0.3: as accurate as 0.1 there, ~15 % faster). N-grams alone
+        # stay one-vs-rest: no better there (xSID-de), and the benchmark's baseline is that.
+        svm = (LinearSVC(C=1.0) if dense is None else LinearSVC(C=0.5, multi_class="crammer_singer", tol=0.3))
         svm.fit(cls._stack(ngrams.fit_transform(texts), dense), gold)
         return ngrams, svm
 
@@ -217,13 +217,16 @@ class LinearScorer:
         if dense is not None:
             out += dense @ self.weights[self.dense_from:]
         for row, text in enumerate(texts):
+            columns, values = [], []
             for analyzer, vocabulary, idf, offset in self.blocks:
-                counts = Counter(index for gram in analyzer(text) if (index := vocabulary.get(gram)) is not None)
-                if not counts:
+                found = [index for index in map(vocabulary.get, analyzer(text)) if index is not None]
+                if not found:
                     continue
-                columns = np.fromiter(counts, dtype=np.int64, count=len(counts))
-                values = np.fromiter((1.0 + math.log(n) for n in counts.values()), dtype=float, count=len(counts))
-                values *= idf[columns]
-                values /= np.linalg.norm(values)
-                out[row] += values @ self.weights[offset + columns]
+                counts = Counter(found)
+                features = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+                tfidf = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[features]
+                columns.append(features + offset)
+                values.append(tfidf / math.sqrt(tfidf @ tfidf))
+            if columns:  # both blocks' rows of the weights in one gather and one product
+                out[row] += np.concatenate(values) @ self.weights[np.concatenate(columns)]
         return out
