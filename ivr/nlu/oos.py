@@ -6,9 +6,7 @@ near-domain out-of-scope requests it rejects. Leaving intents out only to measur
 a fold that lacks a quarter of the intents confuses its phrases less than the full grammar confuses callers."""
 from __future__ import annotations
 
-import os
 import random
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,8 +62,7 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
         return [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
 
     groups = [intents[index::folds] for index in range(min(folds, len(intents)))]
-    with ThreadPoolExecutor(max_workers=min(len(groups), os.cpu_count() or 1)) as pool:  # fits let go of the GIL
-        outside = np.array([score for fold in pool.map(scores_without, groups) for score in fold])
+    outside = np.array([score for held_out in groups for score in scores_without(held_out)])  # one after another
     threshold = 0.0
     for candidate in sorted(set(scores.tolist()), reverse=True):
         if ((scores >= candidate) & correct).mean() >= keep:
