@@ -25,7 +25,7 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
         "auto_threshold": grammar.thresholds.out_of_scope == "auto",
-        "format": 6,  # 5: single examples calibrate; 6: the scorer's arrays, not scikit-learn objects
+        "format": 7,  # 5: single examples calibrate; 6: the scorer's arrays; 7: one multi-class SVM with embeddings
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
