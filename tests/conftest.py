@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,10 @@ from ivr.selfservice import registry_for
 from ivr.speech.tts import ToneRenderer
 from ivr.testing.simulator import FlaskTransport, TwilioSimulator
 from ivr.testing.telephony import FakeTelephony
+
+# pytest rewrites the asserts of every test module at import; where PYTHONDONTWRITEBYTECODE is set it did so on every
+# run and in every xdist worker (~3.5 s of each worker's start). The rewritten modules are kept in __pycache__.
+sys.dont_write_bytecode = False
 
 EVAL = Path(Settings.from_env().eval_dir)
 GRAMMARS = ROOT / "grammars"
@@ -171,3 +176,11 @@ def simulator(client) -> TwilioSimulator:
 def understanding(shipped_catalog) -> Understanding:
     return shipped_catalog.get("en-US")
 
+
+LONG_FIRST = ("speech/test_vosk.py", "web/test_admin_browser.py", "web/test_desk_browser.py", "bench/test_nlu.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The longest tests start first (the Vosk group, the two browsers, the quick NLU benchmark), so neither xdist
+    worker is left alone with one of them at the end."""
+    items.sort(key=lambda item: not item.nodeid.startswith(tuple(f"tests/{path}" for path in LONG_FIRST)))
