@@ -24,9 +24,9 @@ if TYPE_CHECKING:  # scikit-learn is imported only to train: a worker loading a 
 log = logging.getLogger(__name__)
 _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
 PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with two examples); logged
-# liblinear shuffles with one random generator per process: fits running at once (the calibration folds side by
-# side, or an admin's draft built while the watcher builds) draw from it in turn, and the same phrases gave scores
-# up to 0.07 apart from build to build
+# liblinear shuffles with one random generator per process: fits running at once in threads (an admin's draft
+# built while the watcher builds, or calibration folds side by side) draw from it in turn, and the same phrases gave
+# scores several hundredths apart from build to build
 _ONE_FIT_AT_A_TIME = threading.Lock()
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
 
@@ -133,7 +133,7 @@ class IntentClassifier:
         # With embeddings, one multi-class SVM (Crammer-Singer) instead of one per intent: 0.7-1.0 points more
         # BANKING77 10-shot accuracy and 0.2 more CLINC150, measured on phrases of the training splits left out of
         # training, and less fitting time. Its tolerance 0.1 and fixed shuffling seed: the same grammar gives the
-        # same scores from build to build (at 0.3 they moved by up to 0.07 with the seed). N-grams alone stay
+        # same scores from build to build (at tolerance 0.3 they moved by up to 0.065 with the seed). N-grams alone stay
         # one-vs-rest: no better there (xSID-de), and the benchmark's baseline is that.
         svm = (LinearSVC(C=1.0) if dense is None
                else LinearSVC(C=0.5, multi_class="crammer_singer", tol=0.1, random_state=0))
