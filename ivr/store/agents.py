@@ -193,13 +193,19 @@ class AgentStore:
 
     def publish(self, agent_id: str, event: dict) -> None:
         """Push to the agent's desk, whichever worker serves it (Redis pub/sub)."""
-        self.redis.publish(f"{PREFIX}:desk:{agent_id}", json.dumps(event))
+        self.redis.publish(self._desk_channel(agent_id), json.dumps(event))
 
     def subscribe(self, agent_id: str):
         """A pub/sub subscription to the agent's desk events (the SSE stream reads it)."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(f"{PREFIX}:desk:{agent_id}")
+        pubsub.subscribe(self._desk_channel(agent_id))
         return pubsub
+
+    def _desk_channel(self, agent_id: str) -> str:
+        """Pub/sub channels are server-wide, not per database: name the database so that services sharing a
+        Redis server on different databases never ring each other's agents."""
+        db = self.redis.connection_pool.connection_kwargs.get("db", 0)
+        return f"{PREFIX}:{db}:desk:{agent_id}"
 
 
 def _agent(data: dict) -> Agent:
