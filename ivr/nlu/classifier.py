@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-import threading
 import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+from ivr.nlu.fitting import fit, held_out_margins, run_all
 
 if TYPE_CHECKING:  # scikit-learn is imported only to train: a worker loading a cached classifier never needs it
     from sklearn.pipeline import FeatureUnion
@@ -24,25 +25,11 @@ if TYPE_CHECKING:  # scikit-learn is imported only to train: a worker loading a 
 log = logging.getLogger(__name__)
 _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
 PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with two examples); logged
-# liblinear shuffles with one random generator per process: fits running at once in threads (an admin's draft
-# built while the watcher builds, or calibration folds side by side) draw from it in turn, and the same phrases gave
-# scores several hundredths apart from build to build
-_ONE_FIT_AT_A_TIME = threading.Lock()
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
 
 
 class Encoder(Protocol):
     def encode(self, texts: Sequence[str], *, remember: bool = False) -> np.ndarray: ...
-
-
-def ngram_features() -> FeatureUnion:
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.pipeline import FeatureUnion
-
-    return FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, lowercase=True)),
-    ])
 
 
 def softmax(margins: np.ndarray, temperature: float) -> np.ndarray:
@@ -76,71 +63,67 @@ class IntentClassifier:
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, encoder: Encoder | None = None,
               calibrate: bool = True, temperature: float | None = None) -> IntentClassifier:
         """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows, or take the
-        `temperature` of a model trained on similar data (the out-of-scope folds: five fits fewer each)."""
-        names = sorted(set(labels))
-        gold = np.array([names.index(label) for label in labels])
-        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
-        ngrams, svm = cls._fit(texts, gold, dense)
+        `temperature` of a model trained on similar data (the out-of-scope folds: five fits fewer each). The model and
+        its calibration folds are fitted side by side (`fitting.run_all`)."""
+        names, gold, dense = cls._prepare(texts, labels, encoder)
+        texts = list(texts)
+        splits = cls._splits(texts, gold) if temperature is None and calibrate else []
+        folds = [(held_out_margins, (*_rows(texts, gold, dense, train_idx), *_rows(texts, None, dense, test_idx)[::2]))
+                 for train_idx, test_idx in splits]  # (texts, gold, dense) to fit on, (texts, dense) to score
+        (ngrams, svm), *fold_results = run_all([(fit, (texts, gold, dense)), *folds], phrases=len(texts))
         validation = None
-        if temperature is None and calibrate:
-            temperature, validation = cls._calibrate(texts, gold, dense, len(names))
+        if splits:
+            temperature, validation = cls._calibrated(gold, len(names), splits, fold_results)
         return cls(LinearScorer.from_sklearn(ngrams, svm), encoder, names,
                    PRIOR_TEMPERATURE if temperature is None else temperature, validation)
 
     @classmethod
-    def _calibrate(cls, texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None,
-                   classes: int) -> tuple[float | None, tuple[np.ndarray, np.ndarray] | None]:
-        """Temperature from stratified cross-validation. A class with a single example (one out-of-scope example)
-        is missing from the fold that holds it out; its row then says nothing about the scale and is left out."""
+    def train_many(cls, datasets: Sequence[tuple[Sequence[str], Sequence[str]]], *, encoder: Encoder | None,
+                   temperature: float) -> list[IntentClassifier]:
+        """Several classifiers with a known temperature (the out-of-scope folds), their fits side by side."""
+        prepared = [(list(texts), *cls._prepare(texts, labels, encoder)) for texts, labels in datasets]
+        fitted = run_all([(fit, (texts, gold, dense)) for texts, _, gold, dense in prepared],
+                         phrases=max((len(texts) for texts, *_ in prepared), default=0))
+        return [cls(LinearScorer.from_sklearn(ngrams, svm), encoder, names, temperature)
+                for (_, names, _, _), (ngrams, svm) in zip(prepared, fitted, strict=True)]
+
+    @staticmethod
+    def _prepare(texts: Sequence[str], labels: Sequence[str],
+                 encoder: Encoder | None) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+        """Intent names, each phrase's intent index, and the phrases' (weighted) embeddings."""
+        names = sorted(set(labels))
+        gold = np.array([names.index(label) for label in labels])
+        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
+        return names, gold, dense
+
+    @staticmethod
+    def _splits(texts: Sequence[str], gold: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Stratified cross-validation folds (up to five), or none when there is too little to calibrate on."""
         counts = np.bincount(gold)
         if (counts >= 2).sum() < 2:
             log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f",
                         PRIOR_TEMPERATURE)
-            return None, None
+            return []
         from sklearn.model_selection import StratifiedKFold
 
         folds = min(5, int(counts[counts >= 2].min()))
-        held_out = np.full((len(texts), classes), -10.0)
-        seen = np.ones(len(texts), dtype=bool)
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = list(splitter.split(texts, gold))
-        for train_idx, test_idx in splits:
-            part = dense[train_idx] if dense is not None else None
-            fold_ngrams, fold_svm = cls._fit([texts[i] for i in train_idx], gold[train_idx], part)
-            x = cls._stack(fold_ngrams.transform([texts[i] for i in test_idx]),
-                           dense[test_idx] if dense is not None else None)
-            margins = fold_svm.decision_function(x)
-            if margins.ndim == 1:  # two classes: one margin, for the second class
-                margins = np.column_stack([-margins, margins])
-            held_out[np.ix_(test_idx, fold_svm.classes_)] = margins
-            seen[test_idx] = np.isin(gold[test_idx], fold_svm.classes_)
-        temperature = fit_temperature(held_out[seen], gold[seen])
-        return temperature, (softmax(held_out, temperature), gold)
+            return list(splitter.split(texts, gold))
 
     @staticmethod
-    def _stack(ngram_rows, dense: np.ndarray | None):
-        from scipy import sparse
-
-        return ngram_rows if dense is None else sparse.hstack([ngram_rows, sparse.csr_matrix(dense)]).tocsr()
-
-    @classmethod
-    def _fit(cls, texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) -> tuple[FeatureUnion, LinearSVC]:
-        from sklearn.svm import LinearSVC
-
-        ngrams = ngram_features()
-        # With embeddings, one multi-class SVM (Crammer-Singer) instead of one per intent: 0.7-1.0 points more
-        # BANKING77 10-shot accuracy and 0.2 more CLINC150, measured on phrases of the training splits left out of
-        # training, and less fitting time. Its tolerance 0.1 and fixed shuffling seed: the same grammar gives the
-        # same scores from build to build (at tolerance 0.3 they moved by up to 0.065 with the seed). N-grams alone stay
-        # one-vs-rest: no better there (xSID-de), and the benchmark's baseline is that.
-        svm = (LinearSVC(C=1.0) if dense is None
-               else LinearSVC(C=0.5, multi_class="crammer_singer", tol=0.1, random_state=0))
-        features = cls._stack(ngrams.fit_transform(texts), dense)
-        with _ONE_FIT_AT_A_TIME:
-            svm.fit(features, gold)
-        return ngrams, svm
+    def _calibrated(gold: np.ndarray, classes: int, splits: list[tuple[np.ndarray, np.ndarray]],
+                    fold_results: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+        """Temperature from the folds' held-out margins. A class with a single example (one out-of-scope example)
+        is missing from the fold that holds it out; its row then says nothing about the scale and is left out."""
+        held_out = np.full((len(gold), classes), -10.0)
+        seen = np.ones(len(gold), dtype=bool)
+        for (_, test_idx), (margins, fold_classes) in zip(splits, fold_results, strict=True):
+            held_out[np.ix_(test_idx, fold_classes)] = margins
+            seen[test_idx] = np.isin(gold[test_idx], fold_classes)
+        temperature = fit_temperature(held_out[seen], gold[seen])
+        return temperature, (softmax(held_out, temperature), gold)
 
     def margins(self, texts: Sequence[str]) -> np.ndarray:
         dense = self.encoder.encode(texts) * EMBEDDING_WEIGHT if self.encoder else None
@@ -162,6 +145,13 @@ class IntentClassifier:
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token pattern
+
+
+def _rows(texts: list[str], gold: np.ndarray | None, dense: np.ndarray | None,
+          rows: np.ndarray) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
+    """Some rows of the training data: texts, intents and embeddings."""
+    return ([texts[i] for i in rows], gold[rows] if gold is not None else None,
+            dense[rows] if dense is not None else None)
 
 
 def word_grams(text: str) -> list[str]:

@@ -53,12 +53,15 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
     scores = np.array([score for score, _ in scored])[asked_in_scope]
     correct = np.array([top == label for (_, top), label in zip(scored, labels[gold], strict=True)])[asked_in_scope]
     random.Random(seed).shuffle(intents)
-    out_scores: list[float] = []
-    for held_out in [intents[index::folds] for index in range(min(folds, len(intents)))]:
+    left_out = [intents[index::folds] for index in range(min(folds, len(intents)))]
+    datasets = []
+    for held_out in left_out:
         known = [name for name in intents if name not in held_out]
-        texts = list(out_of_scope_examples) + [p for name in known for p in phrases[name]]
-        fold_labels = [OUT_OF_SCOPE] * len(out_of_scope_examples) + [name for name in known for _ in phrases[name]]
-        model = IntentClassifier.train(texts, fold_labels, encoder=encoder, temperature=trained.temperature)
+        datasets.append((list(out_of_scope_examples) + [p for name in known for p in phrases[name]],
+                         [OUT_OF_SCOPE] * len(out_of_scope_examples) + [name for name in known for _ in phrases[name]]))
+    models = IntentClassifier.train_many(datasets, encoder=encoder, temperature=trained.temperature)
+    out_scores: list[float] = []
+    for model, held_out in zip(models, left_out, strict=True):
         out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
     outside = np.array(out_scores)
     threshold = 0.0

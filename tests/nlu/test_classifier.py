@@ -159,3 +159,44 @@ def test_the_same_phrases_train_the_same_classifier():
     with ThreadPoolExecutor(max_workers=2) as pool:  # two builds at once: an admin's draft while the watcher builds
         at_once = list(pool.map(lambda _: IntentClassifier.train(texts, labels, encoder=encoder), range(2)))
     assert all(np.array_equal(c.scorer.weights, first.scorer.weights) for c in at_once)
+
+
+def shipped_phrases() -> tuple[list[str], list[str]]:
+    from ivr.grammar import load_grammar
+
+    grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
+    return ([p for intent in grammar.intents.values() for p in intent.phrases],
+            [name for name, intent in grammar.intents.items() for _ in intent.phrases])
+
+
+def test_fits_in_worker_processes_give_the_same_classifier_as_fits_here(monkeypatch):
+    """A big grammar's fits run side by side in worker processes: only faster, never different."""
+    from ivr.nlu import fitting
+
+    texts, labels = shipped_phrases()
+    encoder = HashedWords()
+    monkeypatch.setattr(fitting, "PARALLEL_FROM", 10**9)
+    here = IntentClassifier.train(texts, labels, encoder=encoder)
+    spawned = []
+    real_context = fitting._context
+    monkeypatch.setattr(fitting, "_context", lambda: spawned.append(1) or real_context())
+    monkeypatch.setattr(fitting, "PARALLEL_FROM", 0)
+    there = IntentClassifier.train(texts, labels, encoder=encoder)
+    assert spawned  # the workers did run
+    assert np.array_equal(here.scorer.weights, there.scorer.weights) and here.temperature == there.temperature
+    assert np.array_equal(here.validation[0], there.validation[0])
+
+
+def test_when_worker_processes_cannot_start_the_fits_run_here_and_it_is_logged(monkeypatch, caplog):
+    from ivr.nlu import fitting
+
+    def no_workers():
+        raise OSError("no /dev/shm")
+
+    texts, labels = shipped_phrases()
+    monkeypatch.setattr(fitting, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(fitting, "_context", no_workers)
+    with caplog.at_level(logging.WARNING):
+        classifier = IntentClassifier.train(texts, labels)
+    assert "fitting in worker processes failed (no /dev/shm)" in caplog.text
+    assert classifier.rank(["I would like to settle my bill"])[0][0] == "pay_bill"

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from ivr.nlu import encoder as encoder_module
-from ivr.nlu.classifier import IntentClassifier, LinearScorer, char_grams, ngram_features, word_grams
+from ivr.nlu.classifier import LinearScorer, char_grams, word_grams
 from ivr.nlu.encoder import SentenceEncoder, default_model_dir, onnx_model
+from ivr.nlu.fitting import fit, ngram_features, stack
 from tests.conftest import CLASSIFIER_CACHE, GRAMMARS
 
 MODEL = default_model_dir()
@@ -67,9 +68,9 @@ def test_the_lean_scorer_gives_scikit_learns_margins(intents):
     rng = np.random.default_rng(0)
     probe = ["pay the bill", "net", "", "zzz unknown words", "Move MY flat!!"]
     for dense in (None, rng.normal(size=(len(texts), 8))):
-        ngrams, svm = IntentClassifier._fit(texts, gold, dense)
+        ngrams, svm = fit(texts, gold, dense)
         probe_dense = rng.normal(size=(len(probe), 8)) if dense is not None else None
-        expected = svm.decision_function(IntentClassifier._stack(ngrams.transform(probe), probe_dense))
+        expected = svm.decision_function(stack(ngrams.transform(probe), probe_dense))
         if expected.ndim == 1:
             expected = np.column_stack([-expected, expected])
         scorer = pickle.loads(pickle.dumps(LinearScorer.from_sklearn(ngrams, svm)))  # as the disk cache keeps it
