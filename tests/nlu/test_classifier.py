@@ -142,16 +142,12 @@ def test_a_single_out_of_scope_example_does_not_switch_calibration_off(caplog):
     assert tiny.temperature == PRIOR_TEMPERATURE and "prior temperature" in caplog.text
 
 
-def test_the_same_phrases_train_the_same_classifier():
+@pytest.mark.parametrize("encoder", [HashedWords(), None], ids=["embeddings", "n-grams only (German)"])
+def test_the_same_phrases_train_the_same_classifier(encoder):
     """Admins test a grammar in the console and callers meet the one that loads: scores must not move from build
     to build (liblinear's shuffling draws from one random generator per process: fits running side by side in
-    threads drew from it in turn and moved a score by up to 0.07)."""
-    from ivr.grammar import load_grammar
-
-    grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
-    texts = [p for intent in grammar.intents.values() for p in intent.phrases]
-    labels = [name for name, intent in grammar.intents.items() for _ in intent.phrases]
-    encoder = HashedWords()
+    threads drew from it in turn and moved a score by up to 0.07; the n-gram SVM drew an unseeded shuffle)."""
+    texts, labels = shipped_phrases()
     first, second = (IntentClassifier.train(texts, labels, encoder=encoder) for _ in range(2))
     assert np.array_equal(first.scorer.weights, second.scorer.weights)
     assert first.temperature == second.temperature
@@ -200,3 +196,22 @@ def test_when_worker_processes_cannot_start_the_fits_run_here_and_it_is_logged(m
         classifier = IntentClassifier.train(texts, labels)
     assert "fitting in worker processes failed (no /dev/shm)" in caplog.text
     assert classifier.rank(["I would like to settle my bill"])[0][0] == "pay_bill"
+
+
+def test_a_big_grammar_scores_only_the_calibration_folds_it_needs(monkeypatch):
+    """Every fold trains on 4/5 of the phrases; a big grammar scores only enough of them to hold out
+    CALIBRATION_PHRASES phrases: two fits fewer for 100 intents x 20 phrases, the same estimate of the scale."""
+    from ivr.nlu import classifier as classifier_module
+
+    texts, labels = shipped_phrases()  # 224 phrases: 5 folds of ~45
+    fits = []
+    real_run_all = classifier_module.run_all
+    monkeypatch.setattr(classifier_module, "run_all",
+                        lambda calls, **kw: fits.append(len(calls)) or real_run_all(calls, **kw))
+    everything = IntentClassifier.train(texts, labels)
+    monkeypatch.setattr(classifier_module, "CALIBRATION_PHRASES", 100)
+    some = IntentClassifier.train(texts, labels)
+    assert fits == [6, 4]  # the model and 5 folds; the model and 3 folds (3 x 45 ≥ 100)
+    assert len(everything.validation[1]) == len(texts) and 100 <= len(some.validation[1]) < 150
+    assert np.array_equal(everything.scorer.weights, some.scorer.weights)
+    assert abs(np.log(some.temperature / everything.temperature)) < 0.2
