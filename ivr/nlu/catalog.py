@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.grammar import Grammar, GrammarError, grammar_files, load_grammar, parse_grammar
-from ivr.nlu import Understanding, artifacts
+from ivr.nlu import Understanding, artifacts, fitting
 from ivr.nlu.classifier import Encoder
 from ivr.nlu.oos import why_not_chosen
 
 log = logging.getLogger(__name__)
 WARM_UP_WAIT_S = 8.0  # a webhook that arrives while the process warms up waits this long (Twilio waits 15 s)
+
+
+@functools.cache
+def _workers_started_once() -> None:
+    threading.Thread(target=fitting.start_workers, daemon=True, name="fitting-workers").start()
 
 
 def threshold_report(understanding: Understanding) -> str:
@@ -127,6 +132,8 @@ class GrammarCatalog:
         if trained is None or last_key != key:
             trained = artifacts.build(grammar, encoder=self.encoder, cache_dir=self.cache_dir)
             self._trained[grammar.locale] = (key, trained)
+            if sum(len(intent.phrases) for intent in grammar.intents.values()) >= fitting.PARALLEL_FROM:
+                _workers_started_once()  # the next edit of this big grammar fits in workers that are ready
         return trained.with_grammar(grammar)
 
     def watch(self, *, interval_s: float = 5.0) -> threading.Thread:

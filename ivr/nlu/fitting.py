@@ -90,6 +90,16 @@ def run_all(calls: Sequence[tuple[Callable[..., Any], tuple]], *, phrases: int) 
         return [function(*args) for function, args in calls]
 
 
+def start_workers() -> None:
+    """Have the workers' server running, with scikit-learn imported (~2 s on 2 cores), before the next big build: a
+    service serving a big grammar calls it at load, so that an admin's first edit does not wait for it."""
+    try:
+        with ProcessPoolExecutor(max_workers=1, mp_context=_context()) as pool:
+            pool.submit(int).result()
+    except Exception as error:  # the build will fit in this process, and say so
+        log.warning("fitting workers cannot start (%s)", error)
+
+
 def _context() -> multiprocessing.context.ForkServerContext:
     """Workers forked from a small server process that has imported scikit-learn once. Not forked from this
     process: it runs onnxruntime's and the web server's threads, which a fork would copy mid-step."""

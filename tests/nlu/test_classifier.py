@@ -215,3 +215,25 @@ def test_a_big_grammar_scores_only_the_calibration_folds_it_needs(monkeypatch):
     assert len(everything.validation[1]) == len(texts) and 100 <= len(some.validation[1]) < 150
     assert np.array_equal(everything.scorer.weights, some.scorer.weights)
     assert abs(np.log(some.temperature / everything.temperature)) < 0.2
+
+
+def test_serving_a_big_grammar_starts_the_fitting_workers_for_its_next_edit(monkeypatch, tmp_path):
+    import shutil
+    import threading
+
+    from ivr.nlu import catalog as catalog_module
+    from ivr.nlu import classifier as classifier_module
+    from ivr.nlu import fitting
+    from ivr.selfservice import registry_for
+
+    shutil.copytree(GRAMMARS / "en-US", tmp_path / "en-US")
+    called = threading.Event()
+    monkeypatch.setattr(fitting, "PARALLEL_FROM", 0)  # the shipped grammar counts as big
+    monkeypatch.setattr(fitting, "start_workers", called.set)
+    monkeypatch.setattr(classifier_module, "run_all", lambda calls, phrases: [f(*args) for f, args in calls])
+    catalog_module._workers_started_once.cache_clear()
+    catalog = catalog_module.GrammarCatalog(tmp_path, default_locale="en-US",
+                                            known_actions=registry_for(["demo"]).names())
+    catalog.refresh()
+    assert catalog.locales() == ["en-US"] and called.wait(5)
+    catalog_module._workers_started_once.cache_clear()
