@@ -289,3 +289,19 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
         rng = random.Random(7)
         p50, p99 = latency_ms(classifier, [[text] + [corrupt(text, rng) for _ in range(2)] for text in probe])
         out(f"{'':10s} a turn with 3 ASR alternatives (each encoded): p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+        if name == "production" and not quick:
+            out(f"{'':10s} the same build with every fit in this process, one after another: "
+                f"{build_in_process(grammar, enc):6.2f} s")
+
+
+def build_in_process(grammar: Split, encoder: SentenceEncoder | None) -> float:
+    """Seconds to build without the fitting workers, as a grammar under fitting.PARALLEL_FROM phrases is."""
+    parallel_from, fitting.PARALLEL_FROM = fitting.PARALLEL_FROM, 10**9
+    try:
+        if encoder is not None:
+            encoder.forget()
+        start = time.perf_counter()
+        IntentClassifier.train(grammar.texts, grammar.labels, encoder=encoder)
+        return time.perf_counter() - start
+    finally:
+        fitting.PARALLEL_FROM = parallel_from
