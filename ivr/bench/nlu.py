@@ -273,7 +273,8 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
     runs: list[tuple[str, SentenceEncoder | None]] = [("baseline", None), ("production", encoder)]
     if encoder is not None and encoder.layers and not quick:  # all six layers, for the ratio
         runs.append(("6 layers", SentenceEncoder(encoder.model_dir, cache_dir=encoder.cache_dir)))
-    fitting.start_workers()  # as a service serving a big grammar keeps them (the first build of a process: ~+2.5 s)
+    if len(grammar) >= fitting.PARALLEL_FROM:  # running, as a service serving a big grammar keeps them (the first
+        fitting.start_workers()  # build of a process would take ~2.5 s more)
     for name, enc in runs:
         if enc is not None:
             enc.forget()
