@@ -70,8 +70,7 @@ class IntentClassifier:
         names, gold, dense = cls._prepare(texts, labels, encoder)
         texts = list(texts)
         splits = cls._splits(texts, gold) if temperature is None and calibrate else []
-        folds = [(held_out_margins, (*_rows(texts, gold, dense, train_idx), *_rows(texts, None, dense, test_idx)[::2]))
-                 for train_idx, test_idx in splits]  # (texts, gold, dense) to fit on, (texts, dense) to score
+        folds = [(held_out_margins, (texts, gold, dense, fit_rows, score_rows)) for fit_rows, score_rows in splits]
         (ngrams, svm), *fold_results = run_all([(fit, (texts, gold, dense)), *folds], phrases=len(texts))
         validation = None
         if splits:
@@ -151,13 +150,6 @@ class IntentClassifier:
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token pattern
-
-
-def _rows(texts: list[str], gold: np.ndarray | None, dense: np.ndarray | None,
-          rows: np.ndarray) -> tuple[list[str], np.ndarray | None, np.ndarray | None]:
-    """Some rows of the training data: texts, intents and embeddings."""
-    return ([texts[i] for i in rows], gold[rows] if gold is not None else None,
-            dense[rows] if dense is not None else None)
 
 
 def word_grams(text: str) -> list[str]:

@@ -65,11 +65,16 @@ def fit(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) -> tup
     return ngrams, svm
 
 
-def held_out_margins(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None,
-                     test_texts: Sequence[str], test_dense: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Fit on one part, score the other: its margins (one column per class the part had) and those classes."""
-    ngrams, svm = fit(texts, gold, dense)
-    margins = svm.decision_function(stack(ngrams.transform(test_texts), test_dense))
+def held_out_margins(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None, fit_rows: np.ndarray,
+                     score_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fit on some rows, score others: their margins (one column per class the fitted rows had) and those classes."""
+    def rows(which: np.ndarray) -> tuple[list[str], np.ndarray | None]:
+        return [texts[i] for i in which], dense[which] if dense is not None else None
+
+    fit_texts, fit_dense = rows(fit_rows)
+    score_texts, score_dense = rows(score_rows)
+    ngrams, svm = fit(fit_texts, gold[fit_rows], fit_dense)
+    margins = svm.decision_function(stack(ngrams.transform(score_texts), score_dense))
     if margins.ndim == 1:  # two classes: one margin, for the second class
         margins = np.column_stack([-margins, margins])
     return margins, svm.classes_
