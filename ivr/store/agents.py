@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import redis
 
 from ivr.store.breaker import GuardedRedis
+from ivr.store.channels import channel
 from ivr.types import Record
 
 PREFIX = "ivr"
@@ -193,19 +194,13 @@ class AgentStore:
 
     def publish(self, agent_id: str, event: dict) -> None:
         """Push to the agent's desk, whichever worker serves it (Redis pub/sub)."""
-        self.redis.publish(self._desk_channel(agent_id), json.dumps(event))
+        self.redis.publish(channel(self.redis, f"desk:{agent_id}"), json.dumps(event))
 
     def subscribe(self, agent_id: str):
         """A pub/sub subscription to the agent's desk events (the SSE stream reads it)."""
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(self._desk_channel(agent_id))
+        pubsub.subscribe(channel(self.redis, f"desk:{agent_id}"))
         return pubsub
-
-    def _desk_channel(self, agent_id: str) -> str:
-        """Pub/sub channels are server-wide, not per database: name the database so that services sharing a
-        Redis server on different databases never ring each other's agents."""
-        db = self.redis.connection_pool.connection_kwargs.get("db", 0)
-        return f"{PREFIX}:{db}:desk:{agent_id}"
 
 
 def _agent(data: dict) -> Agent:

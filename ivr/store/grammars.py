@@ -12,9 +12,9 @@ from collections.abc import Callable
 import redis
 
 from ivr.store.breaker import GuardedRedis
+from ivr.store.channels import channel
 
 PREFIX = "ivr:grammar"
-CHANNEL = f"{PREFIX}:published"
 log = logging.getLogger(__name__)
 
 
@@ -47,7 +47,7 @@ class GrammarVersions:
         pipe.sadd(f"{PREFIX}:locales", locale)
         pipe.delete(f"{PREFIX}:{locale}:draft")
         pipe.execute()
-        self.redis.publish(CHANNEL, json.dumps({"locale": locale, "version": number}))
+        self.redis.publish(channel(self.redis, "grammar:published"), json.dumps({"locale": locale, "version": number}))
         return number
 
     def version(self, locale: str, number: int) -> dict | None:
@@ -75,14 +75,19 @@ class GrammarVersions:
             raise LookupError(f"no version {number} for {locale}")
         return record["text"]
 
+    def subscribe(self):
+        """A pub/sub subscription to the notices of versions published on this database."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel(self.redis, "grammar:published"))
+        return pubsub
+
     def listen(self, on_publish: Callable[[], object], stopped: threading.Event) -> threading.Thread:
         """Call `on_publish` whenever any worker publishes; reconnects after a store fault until `stopped`."""
 
         def loop() -> None:
             while not stopped.is_set():
                 try:
-                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                    pubsub.subscribe(CHANNEL)
+                    pubsub = self.subscribe()
                     while not stopped.is_set():
                         if pubsub.get_message(timeout=1.0):
                             on_publish()
