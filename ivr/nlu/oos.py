@@ -23,10 +23,16 @@ class ThresholdChoice:
     in_scope_kept: float  # phrases accepted and correct at the threshold, each scored by a fold not trained on it
     out_of_scope_rejected: float  # phrases of intents the fold had never seen, rejected at the threshold
     samples: tuple[int, int]  # (in-scope phrases, out-of-scope phrases) it was measured on
+    held_out_accuracy: float = 1.0  # in-scope phrases classified right, each by a fold not trained on it
+    keep: float = 0.90  # the share of held-out phrases to keep accepted and correct
 
     def describe(self) -> str:
-        return (f"{self.in_scope_kept:.0%} of held-out phrases accepted and correct, {self.out_of_scope_rejected:.0%}"
-                f" of left-out intents' phrases rejected ({self.samples[0]} + {self.samples[1]} phrases)")
+        kept = f"{self.in_scope_kept:.0%} of held-out phrases accepted and correct"
+        if self.held_out_accuracy < self.keep:
+            kept += (f" ({self.keep:.0%} of the {self.held_out_accuracy:.0%} classified right: too few or too alike "
+                     f"phrases for {self.keep:.0%})")
+        return (f"{kept}, {self.out_of_scope_rejected:.0%} of left-out intents' phrases rejected "
+                f"({self.samples[0]} + {self.samples[1]} phrases)")
 
 
 def choose_threshold(grammar: Grammar, encoder: Encoder | None, *, trained: IntentClassifier, keep: float = 0.90,
@@ -64,13 +70,18 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
     for model, held_out in zip(models, left_out, strict=True):
         out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]
     outside = np.array(out_scores)
+    # When fewer than `keep` of the held-out phrases are classified right at all (a small grammar, or n-grams on
+    # phrases that share words), no threshold keeps that share: keep that share of the right ones instead, rather
+    # than fall to 0 and reject nothing.
+    accuracy = float(correct.mean())
+    target = keep if accuracy >= keep else keep * accuracy
     threshold = 0.0
     for candidate in sorted(set(scores.tolist()), reverse=True):
-        if ((scores >= candidate) & correct).mean() >= keep:
+        if ((scores >= candidate) & correct).mean() >= target:
             threshold = candidate
             break
     return ThresholdChoice(round(float(threshold), 4), float(((scores >= threshold) & correct).mean()),
-                           float((outside < threshold).mean()), (len(scores), len(outside)))
+                           float((outside < threshold).mean()), (len(scores), len(outside)), accuracy, keep)
 
 
 def why_not_chosen(intents: int) -> str:

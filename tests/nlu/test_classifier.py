@@ -126,6 +126,22 @@ def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases(
     assert pinned.oos_threshold == 0.30 and pinned.choice is None
 
 
+def test_auto_still_rejects_when_fewer_than_the_keep_share_of_phrases_are_classified_right():
+    """The shipped German grammar on n-grams classifies 72 % of its held-out phrases right: no threshold keeps 90 %
+    accepted and correct, and `auto` fell to 0 (rejected nothing). It now keeps 90 % of the phrases classified right."""
+    from ivr.grammar import load_grammar
+    from ivr.nlu import Understanding
+    from tests.conftest import GRAMMARS
+
+    grammar = load_grammar(GRAMMARS / "de-DE" / "hotline.yaml")
+    auto = grammar.model_copy(update={"thresholds": grammar.thresholds.model_copy(update={"out_of_scope": "auto"})})
+    choice = Understanding.build(auto).choice
+    assert choice is not None and choice.held_out_accuracy < 0.90
+    assert choice.threshold > 0 and choice.out_of_scope_rejected > 0.2
+    assert choice.in_scope_kept >= 0.90 * choice.held_out_accuracy
+    assert "of the 72% classified right" in choice.describe()
+
+
 def test_a_single_out_of_scope_example_does_not_switch_calibration_off(caplog):
     """Intents have at least 3 phrases, but a grammar may give one out-of-scope example: that class is left out of
     the folds that hold it out, never a reason to skip calibration (and so the threshold choice)."""
