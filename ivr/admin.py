@@ -22,7 +22,7 @@ from ivr import dialog
 from ivr.dialog import DialogState
 from ivr.grammar import Grammar, GrammarError, grammar_files, parse_grammar
 from ivr.nlu import Understanding, artifacts, understand
-from ivr.nlu.catalog import GrammarCatalog
+from ivr.nlu.catalog import GrammarCatalog, band_warning
 from ivr.nlu.regression import evaluate, seed_labelled
 from ivr.store.admins import AuditLog
 from ivr.store.grammars import GrammarVersions
@@ -242,7 +242,7 @@ class GrammarWorkbench:
         if understanding.grammar.locale != locale:
             verdict.problems = [f"{locale} draft:1: locale: says {understanding.grammar.locale}, not {locale}"]
             return verdict
-        verdict.warnings = warnings_for(understanding.grammar)
+        verdict.warnings = warnings_for(understanding.grammar) + band_warning(understanding)
         labelled = self.labelled(locale)
         verdict.figures = evaluate(understanding, labelled)
         number, served_text = self.served(locale)

@@ -23,13 +23,24 @@ def _workers_started_once() -> None:
 
 
 def threshold_report(understanding: Understanding) -> str:
-    """The out-of-scope threshold in use, and for `auto` what it was chosen from."""
+    """The out-of-scope threshold in use, for `auto` what it was chosen from, and whether it leaves a confirm band."""
+    threshold = understanding.oos_threshold
     if understanding.grammar.thresholds.out_of_scope != "auto":
-        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (pinned in the grammar)"
-    if understanding.choice is None:
-        reason = why_not_chosen(len(understanding.grammar.intents))
-        return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {reason}: default)"
-    return f"out-of-scope threshold {understanding.oos_threshold:.2f} (auto: {understanding.choice.describe()})"
+        how = "pinned in the grammar"
+    elif understanding.choice is None:
+        how = f"auto: {why_not_chosen(len(understanding.grammar.intents))}: default"
+    else:
+        how = f"auto: {understanding.choice.describe()}"
+    return f"out-of-scope threshold {threshold:.2f} ({how}){''.join(f'; {w}' for w in band_warning(understanding))}"
+
+
+def band_warning(understanding: Understanding) -> list[str]:
+    """A threshold above the confirm threshold leaves no answer to confirm: a doubtful one is refused instead."""
+    confirm = understanding.grammar.thresholds.confirm
+    if understanding.oos_threshold <= confirm:
+        return []
+    return [f"the out-of-scope threshold {understanding.oos_threshold:.2f} is above the confirm threshold "
+            f"{confirm:.2f}: doubtful answers are refused, never confirmed"]
 
 
 class PublishedGrammars(Protocol):

@@ -109,6 +109,7 @@ def test_a_trained_classifier_is_cached_on_disk_and_a_second_process_loads_it(tm
 def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases():
     from ivr.grammar import load_grammar
     from ivr.nlu import FALLBACK_OOS, Understanding
+    from ivr.nlu.catalog import threshold_report
     from tests.conftest import GRAMMARS
 
     grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
@@ -124,6 +125,11 @@ def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases(
     assert Understanding.build(two).oos_threshold == FALLBACK_OOS  # too few intents to leave any out
     pinned = Understanding.build(grammar.model_copy(update={"intents": six}))
     assert pinned.oos_threshold == 0.30 and pinned.choice is None
+    assert threshold_report(pinned) == "out-of-scope threshold 0.30 (pinned in the grammar)"
+    high = pinned.with_grammar(pinned.grammar.model_copy(update={"thresholds": grammar.thresholds.model_copy(
+        update={"out_of_scope": 0.8})}))
+    assert threshold_report(high).endswith("; the out-of-scope threshold 0.80 is above the confirm threshold 0.55: "
+                                           "doubtful answers are refused, never confirmed")
 
 
 def test_auto_still_rejects_when_fewer_than_the_keep_share_of_phrases_are_classified_right():

@@ -127,6 +127,10 @@ def test_the_check_warns_of_thin_intents_and_phrases_that_say_the_same_in_two_in
     assert verdict.problems == []
     assert "intent internet_down: only 3 phrases (at least 5 recommended)" in warnings
     assert any("similar phrases in pay_bill and billing_question" in w for w in warnings)
+    assert not any("above the confirm threshold" in w for w in warnings)  # the shipped 0.30 leaves a confirm band
+    workbench.update("en-US", ("thresholds",), {"out_of_scope": 0.8, "confirm": 0.6}, by="ada", what="edited")
+    assert ("the out-of-scope threshold 0.80 is above the confirm threshold 0.60: doubtful answers are refused, never "
+            "confirmed") in workbench.check("en-US").warnings
 
 
 def test_every_form_of_the_grammar_page_changes_only_what_was_changed(admin_app, ada):
