@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -82,7 +83,8 @@ def held_out_margins(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray |
 
 def run_all(calls: Sequence[tuple[Callable[..., Any], tuple]], *, phrases: int) -> list[Any]:
     """Each call's result, in order: in worker processes (one per core) for a grammar of `phrases` ≥ PARALLEL_FROM,
-    else here one after another. If the workers cannot start or die, the fits run here: slower, never lost."""
+    else here one after another. If the workers cannot start or die, the fits run here: slower, never lost. An
+    error of a fit itself is raised as it is (the catalog reports the build as failed)."""
     workers = min(len(calls), os.cpu_count() or 1)
     if phrases < PARALLEL_FROM or workers < 2:
         return [function(*args) for function, args in calls]
@@ -90,7 +92,7 @@ def run_all(calls: Sequence[tuple[Callable[..., Any], tuple]], *, phrases: int) 
         with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
             futures = [pool.submit(function, *args) for function, args in calls]
             return [future.result() for future in futures]
-    except Exception as error:  # BrokenProcessPool, no /dev/shm, a worker killed for memory: fit here instead
+    except (BrokenProcessPool, OSError, ImportError) as error:  # no /dev/shm, a worker killed for memory, …
         log.warning("fitting in worker processes failed (%s): fitting in this process, one after another", error)
         return [function(*args) for function, args in calls]
 

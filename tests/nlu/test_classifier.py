@@ -257,3 +257,17 @@ def test_serving_a_big_grammar_starts_the_fitting_workers_for_its_next_edit(monk
     catalog = catalog_module.GrammarCatalog(GRAMMARS, default_locale="en-US", known_actions=[])
     catalog.build(load_grammar(GRAMMARS / "en-US" / "hotline.yaml"))
     assert bool(starts) == started
+
+
+def fail_to_fit(label):
+    raise ValueError(f"cannot fit {label}")
+
+
+def test_an_error_of_the_fit_itself_is_raised_once_not_taken_for_a_worker_failure(monkeypatch, caplog):
+    """The catalog reports a failed build like a schema error; the fits are not run again in this process."""
+    from ivr.nlu import fitting
+
+    monkeypatch.setattr(fitting, "PARALLEL_FROM", 0)
+    with caplog.at_level(logging.WARNING), pytest.raises(ValueError, match="cannot fit a"):
+        fitting.run_all([(fail_to_fit, ("a",)), (fail_to_fit, ("b",))], phrases=1)
+    assert "worker processes failed" not in caplog.text
