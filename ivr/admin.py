@@ -22,7 +22,7 @@ from ivr import dialog
 from ivr.dialog import DialogState
 from ivr.grammar import Grammar, GrammarError, grammar_files, parse_grammar
 from ivr.nlu import Understanding, artifacts, understand
-from ivr.nlu.catalog import GrammarCatalog, band_warning
+from ivr.nlu.catalog import GrammarCatalog, band_warning, threshold_report
 from ivr.nlu.regression import evaluate, seed_labelled
 from ivr.store.admins import AuditLog
 from ivr.store.grammars import GrammarVersions
@@ -47,6 +47,7 @@ class Check:
     text: str
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    threshold: str = ""  # the out-of-scope threshold it would serve with, and for `auto` what it was chosen from
     figures: dict | None = None  # the draft on the regression set
     served_figures: dict | None = None  # the version in service on the same set
 
@@ -243,6 +244,7 @@ class GrammarWorkbench:
             verdict.problems = [f"{locale} draft:1: locale: says {understanding.grammar.locale}, not {locale}"]
             return verdict
         verdict.warnings = warnings_for(understanding.grammar) + band_warning(understanding)
+        verdict.threshold = threshold_report(understanding)
         labelled = self.labelled(locale)
         verdict.figures = evaluate(understanding, labelled)
         number, served_text = self.served(locale)

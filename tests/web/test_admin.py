@@ -110,6 +110,8 @@ def test_the_publish_gate_refuses_a_broken_or_changed_draft_and_the_old_grammar_
     assert "Not published" in ada.get("/admin/grammars/en-US").get_data(as_text=True)
 
     ada.post("/admin/grammars/en-US/draft", data={"csrf_token": ada.token, "text": good})
+    page = ada.post("/admin/grammars/en-US/check", data={"csrf_token": ada.token}).get_data(as_text=True)
+    assert 'id="publish"' in page and "out-of-scope threshold 0.30 (pinned in the grammar)" in page
     checked = workbench.check("en-US")
     workbench.add_phrase("en-US", "pay_bill", "a late edit", by="ada")  # after the check
     ada.post("/admin/grammars/en-US/publish", data={"csrf_token": ada.token, "checked": checked.fingerprint})
