@@ -22,7 +22,7 @@ from ivr import dialog
 from ivr.dialog import DialogState
 from ivr.grammar import Grammar, GrammarError, grammar_files, parse_grammar
 from ivr.nlu import Understanding, artifacts, understand
-from ivr.nlu.catalog import GrammarCatalog, band_warning, threshold_report
+from ivr.nlu.catalog import GrammarCatalog, band_warning, threshold_description
 from ivr.nlu.regression import evaluate, seed_labelled
 from ivr.store.admins import AuditLog
 from ivr.store.grammars import GrammarVersions
@@ -244,7 +244,7 @@ class GrammarWorkbench:
             verdict.problems = [f"{locale} draft:1: locale: says {understanding.grammar.locale}, not {locale}"]
             return verdict
         verdict.warnings = warnings_for(understanding.grammar) + band_warning(understanding)
-        verdict.threshold = threshold_report(understanding)
+        verdict.threshold = threshold_description(understanding)  # its warning is among the warnings
         labelled = self.labelled(locale)
         verdict.figures = evaluate(understanding, labelled)
         number, served_text = self.served(locale)

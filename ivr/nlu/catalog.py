@@ -24,14 +24,18 @@ def _workers_started_once() -> None:
 
 def threshold_report(understanding: Understanding) -> str:
     """The out-of-scope threshold in use, for `auto` what it was chosen from, and whether it leaves a confirm band."""
-    threshold = understanding.oos_threshold
+    return "; ".join([threshold_description(understanding), *band_warning(understanding)])
+
+
+def threshold_description(understanding: Understanding) -> str:
+    """The out-of-scope threshold in use, and for `auto` what it was chosen from."""
     if understanding.grammar.thresholds.out_of_scope != "auto":
         how = "pinned in the grammar"
     elif understanding.choice is None:
         how = f"auto: {why_not_chosen(len(understanding.grammar.intents))}: default"
     else:
         how = f"auto: {understanding.choice.describe()}"
-    return f"out-of-scope threshold {threshold:.2f} ({how}){''.join(f'; {w}' for w in band_warning(understanding))}"
+    return f"out-of-scope threshold {understanding.oos_threshold:.2f} ({how})"
 
 
 def band_warning(understanding: Understanding) -> list[str]:
