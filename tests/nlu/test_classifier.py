@@ -187,6 +187,11 @@ def shipped_phrases() -> tuple[list[str], list[str]]:
             [name for name, intent in grammar.intents.items() for _ in intent.phrases])
 
 
+# The tests that start real fitting workers share one xdist worker: its forkserver imports scikit-learn once.
+WORKERS = pytest.mark.xdist_group("fitting-workers")
+
+
+@WORKERS
 def test_fits_in_worker_processes_give_the_same_classifier_as_fits_here(monkeypatch, caplog):
     """A big grammar's fits run side by side in worker processes: only faster, never different."""
     from ivr.nlu import fitting
@@ -263,6 +268,7 @@ def fail_to_fit(label):
     raise ValueError(f"cannot fit {label}")
 
 
+@WORKERS
 def test_an_error_of_the_fit_itself_is_raised_once_not_taken_for_a_worker_failure(monkeypatch, caplog):
     """The catalog reports a failed build like a schema error; the fits are not run again in this process."""
     from ivr.nlu import fitting
