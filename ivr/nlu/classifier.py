@@ -9,24 +9,22 @@ from __future__ import annotations
 import logging
 import math
 import re
-import warnings
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from ivr.nlu.fitting import fit, held_out_margins, run_all
-
-if TYPE_CHECKING:  # scikit-learn is imported only to train: a worker loading a cached classifier never needs it
-    from sklearn.pipeline import FeatureUnion
-    from sklearn.svm import LinearSVC
+from ivr.nlu.fitting import Fitted, fit, held_out_margins, run_all
 
 log = logging.getLogger(__name__)
 _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
 PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with two examples); logged
 CALIBRATION_PHRASES = 1000  # held-out phrases enough to fit the temperature and choose the out-of-scope threshold
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
+# The SVM fits the embeddings' leading directions among the grammar's phrases, not all 384: fits ~40 % faster, as
+# accurate on held-out training phrases (see `Projection`).
+EMBEDDING_DIMENSIONS = 128
 
 
 class Encoder(Protocol):
@@ -45,6 +43,20 @@ def fit_temperature(margins: np.ndarray, gold: np.ndarray) -> float:
     rows = np.arange(len(gold))
     losses = [-np.log(softmax(margins, t)[rows, gold] + 1e-12).mean() for t in _TEMPERATURES]
     return float(_TEMPERATURES[int(np.argmin(losses))])
+
+
+def stratified_folds(gold: np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(training rows, held-out rows) of each fold: every intent's phrases, shuffled, dealt round the folds in turn
+    (an intent with fewer phrases than folds is missing from some folds' held-out rows). Not scikit-learn's
+    StratifiedKFold: importing scikit-learn costs a serving process ~2 s, and with fitting workers it needs none."""
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(gold), dtype=int)
+    dealt = 0
+    for label in np.unique(gold):
+        rows = rng.permutation(np.flatnonzero(gold == label))
+        fold_of[rows] = (dealt + np.arange(len(rows))) % folds  # each intent starts where the last one stopped
+        dealt += len(rows)
+    return [(np.flatnonzero(fold_of != k), np.flatnonzero(fold_of == k)) for k in range(folds)]
 
 
 class IntentClassifier:
@@ -67,15 +79,15 @@ class IntentClassifier:
         """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows, or take the
         `temperature` of a model trained on similar data (the out-of-scope folds: five fits fewer each). The model and
         its calibration folds are fitted side by side (`fitting.run_all`)."""
-        names, gold, dense = cls._prepare(texts, labels, encoder)
+        names, gold, dense, projection = cls._prepare(texts, labels, encoder)
         texts = list(texts)
         splits = cls._splits(texts, gold) if temperature is None and calibrate else []
         folds = [(held_out_margins, (texts, gold, dense, fit_rows, score_rows)) for fit_rows, score_rows in splits]
-        (ngrams, svm), *fold_results = run_all([(fit, (texts, gold, dense)), *folds], phrases=len(texts))
+        fitted, *fold_results = run_all([(fit, (texts, gold, dense)), *folds], phrases=len(texts))
         validation = None
         if splits:
             temperature, validation = cls._calibrated(gold, len(names), splits, fold_results)
-        return cls(LinearScorer.from_sklearn(ngrams, svm), encoder, names,
+        return cls(LinearScorer.from_fitted(fitted, projection), encoder, names,
                    PRIOR_TEMPERATURE if temperature is None else temperature, validation)
 
     @classmethod
@@ -83,19 +95,23 @@ class IntentClassifier:
                    temperature: float) -> list[IntentClassifier]:
         """Several classifiers with a known temperature (the out-of-scope folds), their fits side by side."""
         prepared = [(list(texts), *cls._prepare(texts, labels, encoder)) for texts, labels in datasets]
-        fitted = run_all([(fit, (texts, gold, dense)) for texts, _, gold, dense in prepared],
+        fitted = run_all([(fit, (texts, gold, dense)) for texts, _, gold, dense, _ in prepared],
                          phrases=max((len(texts) for texts, *_ in prepared), default=0))
-        return [cls(LinearScorer.from_sklearn(ngrams, svm), encoder, names, temperature)
-                for (_, names, _, _), (ngrams, svm) in zip(prepared, fitted, strict=True)]
+        return [cls(LinearScorer.from_fitted(model, projection), encoder, names, temperature)
+                for (_, names, _, _, projection), model in zip(prepared, fitted, strict=True)]
 
     @staticmethod
-    def _prepare(texts: Sequence[str], labels: Sequence[str],
-                 encoder: Encoder | None) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-        """Intent names, each phrase's intent index, and the phrases' (weighted) embeddings."""
+    def _prepare(texts: Sequence[str], labels: Sequence[str], encoder: Encoder | None
+                 ) -> tuple[list[str], np.ndarray, np.ndarray | None, Projection | None]:
+        """Intent names, each phrase's intent index, and the phrases' (weighted) embeddings projected on their
+        leading directions, with that projection."""
         names = sorted(set(labels))
         gold = np.array([names.index(label) for label in labels])
-        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT if encoder else None  # grammar phrases
-        return names, gold, dense
+        if not encoder:
+            return names, gold, None, None
+        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT  # grammar phrases
+        projection = Projection.fit(dense, EMBEDDING_DIMENSIONS)
+        return names, gold, projection(dense), projection
 
     @staticmethod
     def _splits(texts: Sequence[str], gold: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -105,13 +121,8 @@ class IntentClassifier:
             log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f",
                         PRIOR_TEMPERATURE)
             return []
-        from sklearn.model_selection import StratifiedKFold
-
         folds = min(5, int(counts[counts >= 2].min()))
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-            splits = list(splitter.split(texts, gold))
+        splits = stratified_folds(gold, folds)
         # Each fold trains on 4/5 of the phrases whatever the grammar's size; a big grammar needs only some folds
         # scored to hold out CALIBRATION_PHRASES phrases (2 of 5 fits fewer for 100 intents x 20 phrases).
         return splits[:max(2, math.ceil(CALIBRATION_PHRASES / (len(texts) / folds)))]
@@ -172,6 +183,31 @@ def char_grams(text: str) -> list[str]:
     return grams
 
 
+class Projection:
+    """The embeddings' leading principal directions among a grammar's phrases, scaled to keep the block's mean
+    length (so EMBEDDING_WEIGHT and the SVM's C mean what they meant). Fitting on 128 of MiniLM's 384 dimensions
+    made each SVM fit ~40 % faster (a build runs five to nine) and was as accurate on phrases of BANKING77's and
+    CLINC150's training splits left out of training (10 and 20 phrases per intent: −0.2…+0.35 points). It is
+    folded back into the scorer's weights, so classifying costs the same."""
+
+    def __init__(self, mean: np.ndarray, basis: np.ndarray):
+        self.mean = mean
+        self.basis = basis  # one column per kept direction, scaled
+
+    @classmethod
+    def fit(cls, dense: np.ndarray, dimensions: int) -> Projection:
+        mean = dense.mean(axis=0)
+        centred = dense - mean
+        _, vectors = np.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+        basis = vectors[:, ::-1][:, :dimensions]
+        kept = np.square(centred @ basis).sum(axis=1).mean()
+        scale = math.sqrt(np.square(dense).sum(axis=1).mean() / kept) if kept > 0 else 1.0
+        return cls(mean, basis * scale)
+
+    def __call__(self, dense: np.ndarray) -> np.ndarray:
+        return (dense - self.mean) @ self.basis
+
+
 class LinearScorer:
     """The trained n-gram vocabularies and linear SVM as plain arrays: the same margins as scikit-learn's
     `svm.decision_function(ngrams.transform(…))` in a tenth of the time for one utterance (~0.3 ms, not ~2.5), and
@@ -191,13 +227,16 @@ class LinearScorer:
         self.intercept = intercept
 
     @classmethod
-    def from_sklearn(cls, ngrams: FeatureUnion, svm: LinearSVC) -> LinearScorer:
-        vectorizers = [vectorizer for _, vectorizer in ngrams.transformer_list]
-        two = len(svm.classes_) == 2  # one margin, for the second class
-        coef = np.vstack([-svm.coef_[0], svm.coef_[0]]) if two else svm.coef_
-        intercept = np.array([-svm.intercept_[0], svm.intercept_[0]]) if two else svm.intercept_
-        return cls([dict(v.vocabulary_) for v in vectorizers], [v.idf_ for v in vectorizers],
-                   np.ascontiguousarray(coef.T), intercept)
+    def from_fitted(cls, fitted: Fitted, projection: Projection | None = None) -> LinearScorer:
+        """The SVM's weights for the embeddings it was fitted on (`projection`'s) are turned into weights for whole
+        embeddings: margins as the SVM gives them, from the encoder's output directly."""
+        weights, intercept = fitted.weights, fitted.intercept
+        if projection is not None:
+            dense_from = sum(len(vocabulary) for vocabulary in fitted.vocabularies)
+            dense = projection.basis @ weights[dense_from:]
+            weights = np.vstack([weights[:dense_from], dense])
+            intercept = intercept - projection.mean @ dense
+        return cls(fitted.vocabularies, fitted.idfs, np.ascontiguousarray(weights), intercept)
 
     def __getstate__(self) -> dict:
         return {"vocabularies": [b[1] for b in self.blocks], "idfs": [b[2] for b in self.blocks],

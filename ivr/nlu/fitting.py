@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,8 +49,28 @@ def stack(ngram_rows, dense: np.ndarray | None):
     return ngram_rows if dense is None else sparse.hstack([ngram_rows, sparse.csr_matrix(dense)]).tocsr()
 
 
-def fit(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) -> tuple[FeatureUnion, LinearSVC]:
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model as plain arrays: what a worker process sends back (scikit-learn's own objects would import
+    scikit-learn, ~2 s, into the serving process to unpickle them) and what the classifier's scorer is made of."""
+    vocabularies: list[dict[str, int]]  # of the word and the character n-grams (`ngram_features`' order): column
+    idfs: list[np.ndarray]
+    weights: np.ndarray  # one row per feature (each vocabulary's columns, then the dense ones), one column per class
+    intercept: np.ndarray
+
+
+def fit(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) -> Fitted:
     """N-gram vocabularies and one linear SVM over them (and the embeddings, when given)."""
+    ngrams, svm = fit_svm(texts, gold, dense)
+    vectorizers = [vectorizer for _, vectorizer in ngrams.transformer_list]
+    two = len(svm.classes_) == 2  # one margin, for the second class
+    coef = np.vstack([-svm.coef_[0], svm.coef_[0]]) if two else svm.coef_
+    intercept = np.array([-svm.intercept_[0], svm.intercept_[0]]) if two else svm.intercept_
+    return Fitted([dict(v.vocabulary_) for v in vectorizers], [v.idf_ for v in vectorizers], coef.T, intercept)
+
+
+def fit_svm(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) -> tuple[FeatureUnion, LinearSVC]:
+    """The same as scikit-learn's objects (to score held-out rows in the worker that fitted them)."""
     from sklearn.svm import LinearSVC
 
     ngrams = ngram_features()
@@ -74,7 +95,7 @@ def held_out_margins(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray |
 
     fit_texts, fit_dense = rows(fit_rows)
     score_texts, score_dense = rows(score_rows)
-    ngrams, svm = fit(fit_texts, gold[fit_rows], fit_dense)
+    ngrams, svm = fit_svm(fit_texts, gold[fit_rows], fit_dense)
     margins = svm.decision_function(stack(ngrams.transform(score_texts), score_dense))
     if margins.ndim == 1:  # two classes: one margin, for the second class
         margins = np.column_stack([-margins, margins])

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from ivr.nlu import encoder as encoder_module
-from ivr.nlu.classifier import LinearScorer, char_grams, word_grams
+from ivr.nlu.classifier import LinearScorer, Projection, char_grams, word_grams
 from ivr.nlu.encoder import SentenceEncoder, default_model_dir, onnx_model
-from ivr.nlu.fitting import fit, ngram_features, stack
+from ivr.nlu.fitting import fit, fit_svm, ngram_features, stack
 from tests.conftest import CLASSIFIER_CACHE, GRAMMARS
 
 MODEL = default_model_dir()
@@ -67,13 +67,19 @@ def test_the_lean_scorer_gives_scikit_learns_margins(intents):
     gold = np.array([("pay", "net", "move", "cancel", "order").index(t.split()[0]) for t in texts])
     rng = np.random.default_rng(0)
     probe = ["pay the bill", "net", "", "zzz unknown words", "Move MY flat!!"]
-    for dense in (None, rng.normal(size=(len(texts), 8))):
-        ngrams, svm = fit(texts, gold, dense)
-        probe_dense = rng.normal(size=(len(probe), 8)) if dense is not None else None
-        expected = svm.decision_function(stack(ngrams.transform(probe), probe_dense))
+    embeddings = rng.normal(size=(len(texts), 8))
+    probe_embeddings = rng.normal(size=(len(probe), 8))
+    for dense, projection in ((None, None), (embeddings, None), (embeddings, Projection.fit(embeddings, 3))):
+        project = projection or (lambda rows: rows)
+        fitted_on = project(dense) if dense is not None else None
+        ngrams, svm = fit_svm(texts, gold, fitted_on)
+        probe_dense = probe_embeddings if dense is not None else None
+        expected = svm.decision_function(stack(ngrams.transform(probe), project(probe_dense)
+                                               if probe_dense is not None else None))
         if expected.ndim == 1:
             expected = np.column_stack([-expected, expected])
-        scorer = pickle.loads(pickle.dumps(LinearScorer.from_sklearn(ngrams, svm)))  # as the disk cache keeps it
+        # the scorer takes whole embeddings, the projection folded into its weights; pickled as the disk cache keeps it
+        scorer = pickle.loads(pickle.dumps(LinearScorer.from_fitted(fit(texts, gold, fitted_on), projection)))
         assert np.allclose(scorer.margins(probe, probe_dense), expected, atol=1e-9)
 
 
