@@ -22,9 +22,7 @@ _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
 PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with two examples); logged
 CALIBRATION_PHRASES = 1000  # held-out phrases enough to fit the temperature and choose the out-of-scope threshold
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
-# The SVM fits the embeddings' leading directions among the grammar's phrases, not all 384: fits ~40 % faster, as
-# accurate on held-out training phrases (see `Projection`).
-EMBEDDING_DIMENSIONS = 128
+EMBEDDING_DIMENSIONS = 128  # the embeddings' leading directions the SVM fits on, of 384 (see `Projection`)
 
 
 class Encoder(Protocol):
@@ -186,9 +184,9 @@ def char_grams(text: str) -> list[str]:
 class Projection:
     """The embeddings' leading principal directions among a grammar's phrases, scaled to keep the block's mean
     length (so EMBEDDING_WEIGHT and the SVM's C mean what they meant). Fitting on 128 of MiniLM's 384 dimensions
-    made each SVM fit ~40 % faster (a build runs five to nine) and was as accurate on phrases of BANKING77's and
-    CLINC150's training splits left out of training (10 and 20 phrases per intent: −0.2…+0.35 points). It is
-    folded back into the scorer's weights, so classifying costs the same."""
+    made each SVM fit ~35 % faster (a build with `auto` runs up to ten) and was as accurate on phrases of
+    BANKING77's and CLINC150's training splits left out of training (10 and 20 phrases per intent: −0.2…+0.35
+    points). It is folded back into the scorer's weights, so classifying costs the same."""
 
     def __init__(self, mean: np.ndarray, basis: np.ndarray):
         self.mean = mean
