@@ -77,6 +77,7 @@ class GrammarCatalog:
         self.ready = threading.Event()  # the first load is done (grammars in, or refused)
         self._lock = threading.Lock()
         self.stopped = threading.Event()
+        self._watching = False  # a service's catalog, not a one-shot command's
 
     def refresh(self) -> dict[str, list[str]]:
         """Load every newly published version, and every new or changed seed file of a locale without one; return
@@ -147,12 +148,21 @@ class GrammarCatalog:
         if trained is None or last_key != key:
             trained = artifacts.build(grammar, encoder=self.encoder, cache_dir=self.cache_dir)
             self._trained[grammar.locale] = (key, trained)
-            if sum(len(intent.phrases) for intent in grammar.intents.values()) >= fitting.PARALLEL_FROM:
-                _workers_started_once()  # the next edit of this big grammar fits in workers that are ready
+            self._have_workers_ready()
         return trained.with_grammar(grammar)
+
+    def _have_workers_ready(self) -> None:
+        """A service serving a big grammar starts the fitting workers' server, so that the next edit fits in workers
+        that are ready (~2.5 s sooner). A one-shot command (`ivr grammar prepare`, `check`) does not: it would exit
+        while the server starts, which multiprocessing reports as leaked semaphores and tracebacks."""
+        phrases = (sum(len(p) for _, p in key[0]) for key, _ in self._trained.values())
+        if self._watching and max(phrases, default=0) >= fitting.PARALLEL_FROM:
+            _workers_started_once()
 
     def watch(self, *, interval_s: float = 5.0) -> threading.Thread:
         """Re-read changed grammar files in the background, so retraining never delays a webhook."""
+        self._watching = True
+        self._have_workers_ready()
 
         def loop() -> None:
             while not self.stopped.wait(interval_s):

@@ -251,8 +251,12 @@ def test_a_big_grammar_scores_only_the_calibration_folds_it_needs(monkeypatch):
     assert abs(np.log(some.temperature / everything.temperature)) < 0.2
 
 
-@pytest.mark.parametrize(("parallel_from", "started"), [(200, True), (300, False)])  # the grammar has 224 phrases
-def test_serving_a_big_grammar_starts_the_fitting_workers_for_its_next_edit(monkeypatch, parallel_from, started):
+@pytest.mark.parametrize(("parallel_from", "watch", "started"), [  # the grammar has 224 phrases
+    (200, "after", True), (200, "before", True), (300, "after", False),
+    (200, None, False),  # a one-shot command (`ivr grammar prepare`) would exit while the server starts
+])
+def test_serving_a_big_grammar_starts_the_fitting_workers_for_its_next_edit(monkeypatch, parallel_from, watch,
+                                                                            started):
     from ivr.grammar import load_grammar
     from ivr.nlu import catalog as catalog_module
     from ivr.nlu import fitting
@@ -266,7 +270,12 @@ def test_serving_a_big_grammar_starts_the_fitting_workers_for_its_next_edit(monk
     monkeypatch.setattr(catalog_module, "_workers_started_once", lambda: starts.append(1))
     monkeypatch.setattr(catalog_module.artifacts, "build", lambda grammar, **kw: Trained())
     catalog = catalog_module.GrammarCatalog(GRAMMARS, default_locale="en-US", known_actions=[])
+    catalog.stop()  # the watcher's thread ends at once: only whether the catalog serves matters here
+    if watch == "before":
+        catalog.watch()
     catalog.build(load_grammar(GRAMMARS / "en-US" / "hotline.yaml"))
+    if watch == "after":
+        catalog.watch()
     assert bool(starts) == started
 
 
