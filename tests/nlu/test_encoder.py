@@ -37,6 +37,8 @@ def test_int8_embeddings_stay_close_to_float32_and_do_not_depend_on_the_other_te
     among_others = int8.encode_uncached(SENTENCES * 2 + ["a much longer sentence than all the others " * 3])
     alone = np.vstack([int8.encode_uncached([s]) for s in SENTENCES])
     assert np.array_equal(among_others[:len(SENTENCES)], alone)
+    turn = int8.encode_uncached(SENTENCES[:3])  # a turn's ASR alternatives, side by side on the shared threads
+    assert np.array_equal(turn, alone[:3])
 
 
 def test_the_graph_is_built_once_per_cache_and_without_a_usable_cache_in_memory(tmp_path, monkeypatch, caplog):
