@@ -16,6 +16,8 @@ class Utterance:
     confidence: float = 1.0
     alternatives: tuple[str, ...] = ()
     digits: str = ""
+    # the recogniser's posterior of the text and of each alternative, in that order (empty: it gave none)
+    posteriors: tuple[float, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -51,9 +51,12 @@ class Understanding:
         return self.choice.threshold if self.choice else FALLBACK_OOS
 
     def interpret(self, utterance: Utterance) -> Interpretation:
-        """Rank intents for the utterance, using ASR alternatives when present."""
+        """Rank intents for the utterance, using ASR alternatives when present: weighted by the recogniser's
+        posteriors when it gave them (near-ties count alike, an unlikely alternative hardly at all), else by rank
+        (1, 1/2, 1/3, 1/4)."""
         texts = [utterance.text, *utterance.alternatives[:3]]
-        weights = [1.0 / (rank + 1) for rank in range(len(texts))]
+        weights = (list(utterance.posteriors[:len(texts)]) if len(utterance.posteriors) >= len(texts)
+                   else [1.0 / (rank + 1) for rank in range(len(texts))])
         full = self.classifier.rank(texts, weights)
         ranking = tuple((name, score) for name, score in full if name != OUT_OF_SCOPE)
         top, score = ranking[0]

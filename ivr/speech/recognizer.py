@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,15 +138,18 @@ class VoskRecognizer:
 
 
 def to_utterance(result: dict) -> Utterance:
-    """Vosk's JSON (plain or with `alternatives`) → Utterance with n-best texts and a confidence."""
+    """Vosk's JSON (plain or with `alternatives`) → Utterance with n-best texts and a confidence. An alternative's
+    "confidence" is its path's log-likelihood in the lattice (e.g. 258.3 against 257.0): normalised over the n-best
+    list, exp(log-likelihood) is each hypothesis' posterior, and the best one's is the utterance's confidence."""
     if "alternatives" in result:
         options = [a for a in result["alternatives"] if a.get("text", "").strip()]
         if not options:
             return Utterance()
-        best = options[0]
-        total = sum(max(a.get("confidence", 0.0), 0.0) for a in options) or 1.0
-        return Utterance(text=best["text"], confidence=max(best.get("confidence", 0.0), 0.0) / total,
-                         alternatives=tuple(a["text"] for a in options[1:]))
+        likelihoods = [float(a.get("confidence", 0.0)) for a in options]
+        odds = [math.exp(likelihood - max(likelihoods)) for likelihood in likelihoods]
+        posteriors = tuple(odd / sum(odds) for odd in odds)
+        return Utterance(text=options[0]["text"], confidence=posteriors[0],
+                         alternatives=tuple(a["text"] for a in options[1:]), posteriors=posteriors)
     words = result.get("result", [])
     confidence = sum(w.get("conf", 1.0) for w in words) / len(words) if words else 0.0
     return Utterance(text=result.get("text", ""), confidence=confidence)

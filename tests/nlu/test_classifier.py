@@ -54,6 +54,17 @@ def test_asr_alternatives_recover_a_misrecognition(understanding):
     assert understanding.interpret(garbled).intent == "internet_down"
 
 
+def test_alternatives_count_by_the_recognisers_posteriors_else_by_rank(understanding, monkeypatch):
+    weighed = []
+    real_rank = understanding.classifier.rank
+    monkeypatch.setattr(understanding.classifier, "rank", lambda texts, weights: weighed.append(weights)
+                        or real_rank(texts, weights))
+    understanding.interpret(Utterance("my inter net keeps dropping", alternatives=("my internet keeps dropping",),
+                                      posteriors=(0.55, 0.45)))
+    understanding.interpret(Utterance("my inter net keeps dropping", alternatives=("my internet keeps dropping",)))
+    assert weighed == [[0.55, 0.45], [1.0, 0.5]]
+
+
 def test_temperature_is_fitted_from_held_out_phrases():
     texts = [f"{w} thing {i}" for w in ("apple", "pear", "plum") for i in range(6)]
     labels = [t.split()[0] for t in texts]
