@@ -229,7 +229,7 @@ class SentenceEncoder:
         others on threads shared by the process (a 3-alternative turn took ~0.6–0.85× the time of one after
         another), a grammar's phrases on a few threads of their own."""
         if len(texts) <= 1:
-            return np.vstack([self._forward(text) for text in texts]) if texts else np.zeros((0, self.dim), np.float32)
+            return self._forward(texts[0]) if texts else np.zeros((0, self.dim), np.float32)
         if len(texts) <= 8:
             others = [_turn_threads().submit(self._forward, text) for text in texts[1:]]
             return np.vstack([self._forward(texts[0]), *(other.result() for other in others)])

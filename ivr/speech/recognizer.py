@@ -148,7 +148,8 @@ def to_utterance(result: dict) -> Utterance:
         likelihoods = [float(a.get("confidence", 0.0)) for a in options]
         best = max(likelihoods)
         odds = [math.exp(likelihood - best) for likelihood in likelihoods]
-        posteriors = tuple(odd / sum(odds) for odd in odds)
+        total = sum(odds)
+        posteriors = tuple(odd / total for odd in odds)
         return Utterance(text=options[0]["text"], confidence=posteriors[0],
                          alternatives=tuple(a["text"] for a in options[1:]), posteriors=posteriors)
     words = result.get("result", [])
