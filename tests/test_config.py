@@ -47,7 +47,7 @@ def test_a_changed_copy_is_validated_too():
 
 def test_a_hotline_without_a_grammar_is_said_at_once(capsys, caplog, settings, redis_client, clock):
     from ivr.cli import main
-    from tests.conftest import make_app
+    from tests.support import make_app
 
     assert main(["call", "--locale", "fr-FR"]) == 2
     err = capsys.readouterr().err

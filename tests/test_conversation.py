@@ -7,7 +7,7 @@ import pytest
 
 from ivr.testing.simulator import ConversationScript, FlaskTransport, TwilioSimulator, staff
 from ivr.testing.telephony import FakeTelephony
-from tests.conftest import API_TOKEN, AUTH_TOKEN, make_app
+from tests.support import API_TOKEN, AUTH_TOKEN, make_app
 
 SCRIPTS = sorted((Path(__file__).parent / "conversations").glob("*.yaml"))
 

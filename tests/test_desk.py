@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from ivr.store.agents import Agent
-from tests.conftest import TwilioHelper, make_app
+from tests.support import TwilioHelper, make_app
 
 MONDAY_10AM = datetime.fromisoformat("2026-11-30T10:00:00-05:00").timestamp()
 CALL = {"CallSid": "CA" + "7" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",

@@ -7,8 +7,8 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from ivr.config import ROOT
-from tests.conftest import AUTH_TOKEN, CLASSIFIER_CACHE
 from tests.store.test_spool import free_port
+from tests.support import AUTH_TOKEN, CLASSIFIER_CACHE
 
 
 def test_log_lines_carry_the_callsid_under_gunicorn(tmp_path):

@@ -24,8 +24,8 @@ def test_long_digit_runs_keep_only_the_last_four(text, redacted):
 def test_a_spoken_account_number_stays_in_its_slot_not_in_the_transcript():
     from ivr import dialog
     from ivr.dialog import DialogState
-    from tests.conftest import OPEN_HOURS
     from tests.dialog.test_policy import GRAMMAR, heard, said
+    from tests.support import OPEN_HOURS
 
     state, _ = dialog.start(DialogState(call_sid="CA1"), GRAMMAR, OPEN_HOURS)
     state, _ = dialog.decide(state, heard("check_balance"), GRAMMAR, OPEN_HOURS)

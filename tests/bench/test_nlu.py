@@ -10,7 +10,7 @@ from ivr.bench.datasets import banking77, clinc150, few_shot, xsid
 from ivr.bench.metrics import expected_calibration_error, oos_at_operating_point, per_intent_report
 from ivr.bench.nlu import corrupt, run, subset
 from ivr.cli import main
-from tests.conftest import EVAL, requires_eval
+from tests.support import EVAL, requires_eval
 
 pytestmark = requires_eval
 

@@ -12,7 +12,7 @@ from ivr.dialog import DialogState
 from ivr.grammar import load_grammar, vocabulary
 from ivr.grammar.schema import EndSilence, NoInput, Thresholds, Timing
 from ivr.types import Hangup, Interpretation, Listen, RunSelfService, Say, SelfServiceResult, Transfer, Utterance
-from tests.conftest import GRAMMARS, OPEN_HOURS
+from tests.support import GRAMMARS, OPEN_HOURS
 
 SUNDAY_NIGHT = datetime(2026, 11, 29, 23, 0, tzinfo=ZoneInfo("America/New_York")).timestamp()
 GRAMMAR = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")

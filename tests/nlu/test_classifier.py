@@ -7,8 +7,8 @@ import pytest
 
 from ivr.nlu.classifier import IntentClassifier
 from ivr.types import Utterance
-from tests.conftest import GRAMMARS
 from tests.nlu.test_any_grammar_trains import HashedWords
+from tests.support import GRAMMARS
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_what_callers_say_is_never_kept_in_the_encoders_cache(understanding):
 def test_a_trained_classifier_is_cached_on_disk_and_a_second_process_loads_it(tmp_path, monkeypatch):
     from ivr.grammar import load_grammar
     from ivr.nlu import Understanding, artifacts
-    from tests.conftest import GRAMMARS
+    from tests.support import GRAMMARS
 
     grammar = load_grammar(GRAMMARS / "de-DE" / "hotline.yaml")
     trainings = []
@@ -122,7 +122,7 @@ def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases(
     from ivr.grammar import load_grammar
     from ivr.nlu import FALLBACK_OOS, Understanding
     from ivr.nlu.catalog import threshold_report
-    from tests.conftest import GRAMMARS
+    from tests.support import GRAMMARS
 
     grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
     six = dict(list(grammar.intents.items())[:6])
@@ -149,7 +149,7 @@ def test_auto_still_rejects_when_fewer_than_the_keep_share_of_phrases_are_classi
     accepted and correct, and `auto` fell to 0 (rejected nothing). It now keeps 90 % of the phrases classified right."""
     from ivr.grammar import load_grammar
     from ivr.nlu import Understanding
-    from tests.conftest import GRAMMARS
+    from tests.support import GRAMMARS
 
     grammar = load_grammar(GRAMMARS / "de-DE" / "hotline.yaml")
     auto = grammar.model_copy(update={"thresholds": grammar.thresholds.model_copy(update={"out_of_scope": "auto"})})

@@ -10,7 +10,7 @@ from ivr.nlu import encoder as encoder_module
 from ivr.nlu.classifier import LinearScorer, Projection, char_grams, word_grams
 from ivr.nlu.encoder import SentenceEncoder, default_model_dir, onnx_model
 from ivr.nlu.fitting import fit, fit_svm, ngram_features, stack
-from tests.conftest import CLASSIFIER_CACHE, GRAMMARS
+from tests.support import CLASSIFIER_CACHE, GRAMMARS
 
 MODEL = default_model_dir()
 needs_model = pytest.mark.skipif(MODEL is None, reason="no sentence encoder installed")

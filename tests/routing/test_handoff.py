@@ -3,7 +3,7 @@ import pytest
 
 from ivr.grammar import load_grammar
 from ivr.routing.handoff import estimate_mood, summarize, wait_minutes
-from tests.conftest import GRAMMARS
+from tests.support import GRAMMARS
 
 EN = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
 DE = load_grammar(GRAMMARS / "de-DE" / "hotline.yaml")

@@ -10,7 +10,7 @@ import pytest
 from ivr.selfservice import registry_for
 from ivr.selfservice.http import signature
 from ivr.types import SelfServiceRequest
-from tests.conftest import TwilioHelper, make_app
+from tests.support import TwilioHelper, make_app
 
 SECRET = "s3cret-shared-with-the-crm"
 

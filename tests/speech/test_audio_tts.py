@@ -9,7 +9,7 @@ import pytest
 from ivr.speech.audio import SILENCE, VoiceActivity, frames, pcm_to_ulaw, read_wav, resample, ulaw_to_pcm, wav_to_ulaw
 from ivr.speech.tts import PromptAudio, Pyttsx3Renderer, ToneRenderer
 from ivr.testing.stream_simulator import tone_speech
-from tests.conftest import EVAL, requires_eval
+from tests.support import EVAL, requires_eval
 
 
 def test_ulaw_round_trip_keeps_telephone_quality():
@@ -102,7 +102,7 @@ def test_render_timeout_raises_so_callers_can_fall_back(tmp_path):
 def test_gather_mode_plays_rendered_prompts_served_by_the_app(settings, redis_client, clock, tmp_path):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
                            audio_dir=str(tmp_path / "audio")), redis_client, clock)
@@ -133,7 +133,7 @@ def test_the_agents_whisper_is_rendered_when_the_caller_is_queued_not_when_the_a
     `/voice/whisper` finds it rendered instead of waiting for a render (or <Say>ing it) under load."""
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
                            audio_dir=str(tmp_path / "audio")), redis_client, clock)
@@ -157,7 +157,7 @@ def test_a_webhook_names_a_private_prompt_at_once_and_twilios_fetch_gets_it_once
     import threading
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     app = make_app(settings.replace(gather_prompts="play", public_url="https://ivr.example.com",
                            audio_dir=str(tmp_path / "audio")), redis_client, clock)
@@ -291,7 +291,7 @@ def test_a_callers_own_prompt_is_rendered_before_the_grammars_backlog(tmp_path):
 
 def test_prompts_are_prerendered_when_a_grammar_loads(settings, redis_client, clock, tmp_path):
 
-    from tests.conftest import make_app
+    from tests.support import make_app
 
     app = make_app(settings.replace(audio_dir=str(tmp_path / "audio")), redis_client, clock)  # an empty cache
     prompts = app.extensions["ivr.speech"].prompts
@@ -308,7 +308,7 @@ def test_without_espeak_ng_prompts_fall_back_to_say_and_gather_mode(settings, re
     from ivr import create_app
     from ivr.speech import Unavailable
     from ivr.speech.recognizer import ScriptedRecognizer
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     app = create_app({"IVR_SETTINGS": settings.replace(gather_prompts="play", speech_mode="stream"),
                       "REDIS_CLIENT": redis_client, "IVR_CLOCK": clock, "IVR_TTS": Unavailable(),  # no espeak-ng
@@ -322,7 +322,7 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
                                                                                    tmp_path):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     app = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "audio")), redis_client, clock)
     prompts = app.extensions["ivr.speech"].prompts
@@ -349,7 +349,7 @@ def test_a_balance_is_played_from_memory_with_a_per_call_token_and_gone_at_hang_
 
 def test_an_instance_serves_a_grammar_prompt_another_instance_rendered(settings, redis_client, clock, tmp_path):
 
-    from tests.conftest import make_app
+    from tests.support import make_app
 
     first = make_app(settings.replace(gather_prompts="play", audio_dir=str(tmp_path / "a")), redis_client, clock)
     first.extensions["ivr.speech"].prompts._pool.submit(lambda: None).result()  # the grammar's prompts rendered

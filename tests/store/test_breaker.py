@@ -11,7 +11,7 @@ import redis
 
 from ivr.store import connect
 from ivr.store.breaker import Breaker, GuardedRedis, StoreUnavailable
-from tests.conftest import TwilioHelper, make_app
+from tests.support import TwilioHelper, make_app
 
 
 class HungRedis:

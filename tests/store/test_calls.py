@@ -106,7 +106,7 @@ class CountingRedis:
 def test_a_turn_costs_two_round_trips_to_redis(settings, redis_client, clock):
     """Under load every round trip waits for the GIL again: the claim brings the call's state, and the state, the
     event and the reply go back together."""
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     counting = CountingRedis(redis_client)
     helper = TwilioHelper(make_app(settings, counting, clock).test_client())

@@ -17,8 +17,8 @@ from ivr.store import CallStore, connect
 from ivr.store.breaker import Breaker, GuardedRedis
 from ivr.store.spool import Spool
 from ivr.types import CallbackRequest, CallEvent
-from tests.conftest import TwilioHelper, make_app
 from tests.store.test_calls import CONTEXT
+from tests.support import TwilioHelper, make_app
 from tests.test_desk import CALL
 
 

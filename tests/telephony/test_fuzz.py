@@ -1,6 +1,6 @@
 """Signed hostile webhooks (the fuzzer of `ivr bench fuzz`) never cause a server error or invalid TwiML."""
 from ivr.testing.fuzz import fuzz
-from tests.conftest import AUTH_TOKEN
+from tests.support import AUTH_TOKEN
 
 
 def test_signed_hostile_webhooks_get_twiml_or_a_4xx_never_a_server_error(client, app):

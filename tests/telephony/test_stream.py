@@ -17,7 +17,7 @@ from ivr.speech.tts import PromptAudio, ToneRenderer
 from ivr.telephony.stream import MediaSession
 from ivr.testing.simulator import TwilioSimulator
 from ivr.testing.stream_simulator import LiveServer, StreamCaller, StreamTurn, silence, tone_speech
-from tests.conftest import API_TOKEN, AUTH_TOKEN, EVAL, make_app, requires_eval
+from tests.support import API_TOKEN, AUTH_TOKEN, EVAL, make_app, requires_eval
 
 SPEECH_WAV = EVAL / "speechrecognition_test_audio" / "english.wav"
 
@@ -55,7 +55,7 @@ def speech(seconds=1.0):
 def test_incoming_answers_with_a_bidirectional_stream(stream_app):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     root = ET.fromstring(TwilioHelper(stream_app.test_client()).post("/voice/incoming?locale=de-DE", {
         "CallSid": "CA1", "From": "+4930123"}).get_data(as_text=True))
@@ -111,7 +111,7 @@ def test_barge_in_clears_the_prompt_and_the_answer_is_used(live, heard_texts):
 def test_streams_are_counted_and_overflow_calls_use_gather_mode(live, stream_app):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     speech = stream_app.extensions["ivr.speech"]
     call(live, [StreamTurn(dtmf="0")])
@@ -308,7 +308,7 @@ def test_a_burst_of_calls_gets_one_admission_decision_each_across_workers(settin
     Gather calls; a finished call frees its slot."""
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     workers = [make_app(settings.replace(speech_mode="stream", max_streams=8), redis_client, clock,
                         IVR_RECOGNIZER_FACTORY=lambda locale: ScriptedRecognizer([])) for _ in range(2)]
@@ -383,7 +383,7 @@ def test_a_stream_for_a_call_never_answered_with_stream_is_closed(live, stream_a
 def test_a_second_start_for_a_live_call_is_refused_and_the_call_is_untouched(live, stream_app):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     twilio = TwilioHelper(stream_app.test_client(), base_url=live.url)
     root = ET.fromstring(twilio.post("/voice/incoming", {"CallSid": "CAlive", "From": "+15550100001"})
@@ -406,7 +406,7 @@ class Behind:
 def test_a_lagging_recogniser_sends_new_calls_to_gather_mode_and_shows_in_health(stream_app):
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import TwilioHelper
+    from tests.support import TwilioHelper
 
     speech, lagging = stream_app.extensions["ivr.speech"], Behind()
     speech.stream_opened(lagging)

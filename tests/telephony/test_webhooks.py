@@ -8,7 +8,7 @@ import fakeredis
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.conftest import AUTH_TOKEN, TwilioHelper, make_app
+from tests.support import AUTH_TOKEN, TwilioHelper, make_app
 
 CALL = {"CallSid": "CA" + "1" * 32, "AccountSid": "AC" + "0" * 32, "From": "+15550100001", "To": "+15550009999",
         "CallStatus": "ringing", "Direction": "inbound"}

@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 
 from ivr.grammar.loader import FAST_LOADER
 from ivr.store.admins import Admin, AdminAccounts
-from tests.conftest import CLASSIFIER_CACHE, GRAMMARS, make_app
+from tests.support import CLASSIFIER_CACHE, GRAMMARS, make_app
 
 ADMIN_PASSWORD = "correct horse battery"
 CHEAP_HASH = generate_password_hash(ADMIN_PASSWORD, method="pbkdf2:sha256:1000")  # scrypt in use; cheap in tests

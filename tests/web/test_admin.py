@@ -9,7 +9,7 @@ import pytest
 
 from ivr.store.grammars import GrammarVersions
 from ivr.testing.simulator import CallerTurn, FlaskTransport, TwilioSimulator, scripted_caller
-from tests.conftest import API_TOKEN, AUTH_TOKEN, CLASSIFIER_CACHE, make_app
+from tests.support import API_TOKEN, AUTH_TOKEN, CLASSIFIER_CACHE, make_app
 from tests.web.conftest import csrf_token
 
 URL_ARGS = {"locale": "en-US", "entry_id": "0", "number": 1, "name": "pay_bill", "form": "intent"}

@@ -1,4 +1,4 @@
-from tests.conftest import API_TOKEN
+from tests.support import API_TOKEN
 
 BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -70,7 +70,7 @@ def test_a_warming_process_answers_healthz_at_once_and_turns_ready_only_when_its
 
     from ivr import create_app
     from ivr.speech.tts import ToneRenderer
-    from tests.conftest import CLASSIFIER_CACHE, TwilioHelper
+    from tests.support import CLASSIFIER_CACHE, TwilioHelper
 
     gate = threading.Event()  # holds the warm-up where a real one spends its seconds (encoder, training)
     app = create_app({"TESTING": True, "IVR_SETTINGS": settings.replace(nlu_encoder=False,
@@ -94,7 +94,7 @@ def test_a_webhook_during_warm_up_waits_for_the_grammars_then_answers(settings, 
 
     from ivr import create_app
     from ivr.speech.tts import ToneRenderer
-    from tests.conftest import CLASSIFIER_CACHE, TwilioHelper
+    from tests.support import CLASSIFIER_CACHE, TwilioHelper
 
     gate = threading.Event()
     app = create_app({"TESTING": True, "IVR_SETTINGS": settings.replace(nlu_encoder=False,

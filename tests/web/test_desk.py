@@ -8,7 +8,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from ivr.store.agents import Agent
-from tests.conftest import make_app
+from tests.support import make_app
 from tests.test_desk import CALL, MONDAY_10AM, TwilioHelper, queue_caller
 
 PASSWORD = "correct horse battery"
@@ -60,7 +60,7 @@ def test_only_the_sign_ins_pay_for_the_rate_limiter(settings, redis_client, cloc
     """The limiter's app-wide check costs ~150 µs per request; every webhook would pay it for no limit at all."""
     from flask_limiter import Limiter
 
-    from tests.conftest import TwilioHelper, make_app
+    from tests.support import TwilioHelper, make_app
 
     checks = []
     check = Limiter._check_request_limit

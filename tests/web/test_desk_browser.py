@@ -13,7 +13,7 @@ from werkzeug.security import generate_password_hash
 from ivr.store.agents import Agent
 from ivr.testing.stream_simulator import LiveServer
 from ivr.testing.telephony import FakeTelephony
-from tests.conftest import AUTH_TOKEN, make_app
+from tests.support import AUTH_TOKEN, make_app
 from tests.test_desk import CALL, MONDAY_10AM
 
 playwright = pytest.importorskip("playwright.sync_api")
