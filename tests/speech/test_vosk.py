@@ -55,6 +55,33 @@ def test_model_loads_once_per_process(model, request):
     assert model_path(str(MODEL_DIR)) == MODEL_DIR and model_path("/nonexistent") is None
 
 
+def test_open_recognisers_are_reused_warm_by_the_next_call_and_decode_as_new_ones(model, pcm8k, short8k):
+    """Vosk composes a lookahead model's graph lazily inside each recogniser: a new one spends ~2 CPU s of its first
+    utterance on it, a reused one decodes the same audio in ~0.2 s (`ivr bench latency` prints both). The recordings
+    here are prefixes of one another, so the graph's states come in the same order as for a new recogniser (see the
+    README on other audio): what differs without finalising is the first caller's speaker adaptation."""
+    new = VoskRecognizer(model, language="ko")
+    new.warm = WarmRecognizers(model)  # a pool of its own: a recogniser that never decoded anything
+    new.start("intent", [])
+    stream(new, short8k)
+    expected = new.finish().text
+    warm_recognizers(model).give_back(new.warm.take())  # warm now: the next tests of this module start with two
+
+    first_call = VoskRecognizer(model, language="ko")
+    first_call.start("intent", [])
+    warm = first_call.recognizer
+    assert stream(first_call, pcm8k)[1]  # the turn ends at the recogniser's endpoint, mid-recording
+    first_call.finish()
+    next_call = VoskRecognizer(model, language="ko")
+    next_call.start("intent", [])
+    assert next_call.recognizer is warm  # handed on after `finish`, not built again
+    stream(next_call, short8k)
+    assert next_call.finish().text == expected  # nothing of the first caller's audio carried over
+    next_call.start("yes_no", [])  # closed grammars are small and built per utterance
+    assert next_call.recognizer is not warm
+    next_call.finish()
+
+
 def test_streaming_8khz_gives_partials_then_a_final_with_alternatives(model, pcm8k):
     recognizer = VoskRecognizer(model, language="ko")
     recognizer.start("intent", [])
@@ -95,33 +122,6 @@ def test_many_recognizers_share_one_model_concurrently(model, short8k):
     for t in threads:
         t.join()
     assert len(set(results)) == 1 and results[0]
-
-
-def test_open_recognisers_are_reused_warm_by_the_next_call_and_decode_as_new_ones(model, pcm8k, short8k):
-    """Vosk composes a lookahead model's graph lazily inside each recogniser: a new one spends ~2 CPU s of its first
-    utterance on it, a reused one decodes the same audio in ~0.2 s (`ivr bench latency` prints both). The recordings
-    here are prefixes of one another, so the graph's states come in the same order as for a new recogniser (see the
-    README on other audio): what differs without finalising is the first caller's speaker adaptation."""
-    new = VoskRecognizer(model, language="ko")
-    new.warm = WarmRecognizers(model)  # a pool of its own: a recogniser that never decoded anything
-    new.start("intent", [])
-    stream(new, short8k)
-    expected = new.finish().text
-    warm_recognizers(model).give_back(new.warm.take())  # warm now: the next tests of this module start with two
-
-    first_call = VoskRecognizer(model, language="ko")
-    first_call.start("intent", [])
-    warm = first_call.recognizer
-    assert stream(first_call, pcm8k)[1]  # the turn ends at the recogniser's endpoint, mid-recording
-    first_call.finish()
-    next_call = VoskRecognizer(model, language="ko")
-    next_call.start("intent", [])
-    assert next_call.recognizer is warm  # handed on after `finish`, not built again
-    stream(next_call, short8k)
-    assert next_call.finish().text == expected  # nothing of the first caller's audio carried over
-    next_call.start("yes_no", [])  # closed grammars are small and built per utterance
-    assert next_call.recognizer is not warm
-    next_call.finish()
 
 
 def test_feeding_before_start_is_an_error(model):
