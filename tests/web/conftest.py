@@ -1,9 +1,11 @@
 """Fixtures of the admin pages: a small hotline the bot does not yet understand "my bill is wrong" in, an app that
-serves it (its own catalog, so publishing never touches the other tests' shared one) and signed-in clients."""
+serves it (its own catalog, so publishing never touches the other tests' shared one), signed-in clients, and
+Debian's chromium driven headless by Playwright for the tests in a real browser."""
 from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,8 @@ from tests.support import CLASSIFIER_CACHE, GRAMMARS, make_app
 ADMIN_PASSWORD = "correct horse battery"
 CHEAP_HASH = generate_password_hash(ADMIN_PASSWORD, method="pbkdf2:sha256:1000")  # scrypt in use; cheap in tests
 KEEP = ("pay_bill", "billing_question", "internet_down", "speak_to_agent")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+requires_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
 class IndentedDumper(yaml.SafeDumper):
@@ -95,3 +99,14 @@ def screenshots():
             page.screenshot(path=str(folder / name), full_page=True)
 
     return shoot
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian chromium (`playwright install` cannot download browsers here)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()

@@ -4,27 +4,21 @@ publishes; the next simulated call with that phrase routes without a restart, th
 and rollback restores the previous version. Screenshots for the README."""
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from ivr.testing.stream_simulator import LiveServer
-from tests.web.conftest import ADMIN_PASSWORD
+from tests.web.conftest import ADMIN_PASSWORD, requires_chromium
 from tests.web.test_admin import call
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = requires_chromium
 
 
-def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_back(admin_app, screenshots):
+def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_back(admin_app, browser, screenshots):
     failed = call(admin_app, "my bill is wrong", "no")
     assert failed.queue == "general"  # not understood: an agent had to ask again
     expect = playwright.expect
-    with LiveServer(admin_app) as live, playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+    with LiveServer(admin_app) as live:
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
         requested: list[str] = []
         page.on("request", lambda request: requested.append(request.url))
@@ -75,6 +69,5 @@ def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_ba
         version_one.locator("button", has_text="Roll back to this").click()
         expect(page.locator(".flash")).to_contain_text("Version 1 is back in service as version 3")
         screenshots(page, "admin-grammar-versions.png")
-        browser.close()
     assert all(url.startswith(live.url) for url in requested), "a page loaded something from elsewhere"
     assert call(admin_app, "my bill is wrong", "no").queue == "general"  # the seed grammar serves again

@@ -2,9 +2,6 @@
 call rings the desk and the screen pop shows what the caller said before the agent accepts, then wrap-up. The
 browser phone is replaced by a stand-in device (the page's adapter looks for window.IVR_FAKE_DEVICE); the Twilio
 side is driven with signed webhooks exactly as Twilio would send them."""
-import shutil
-from pathlib import Path
-
 import pytest
 import requests
 from twilio.request_validator import RequestValidator
@@ -15,10 +12,10 @@ from ivr.testing.stream_simulator import LiveServer
 from ivr.testing.telephony import FakeTelephony
 from tests.support import AUTH_TOKEN, make_app
 from tests.test_desk import CALL, MONDAY_10AM
+from tests.web.conftest import requires_chromium
 
 playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = requires_chromium
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap for tests; scrypt in use
 FAKE_DEVICE = """
@@ -42,15 +39,6 @@ class Twilio:
         response = requests.post(url, data=params, headers={"X-Twilio-Signature": signature}, timeout=10)
         assert response.status_code in (200, 204), response.text
         return response.text
-
-
-@pytest.fixture
-def browser():
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
 
 
 def desk_page(browser, url: str, agent: str):
