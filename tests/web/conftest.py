@@ -20,7 +20,9 @@ ADMIN_PASSWORD = "correct horse battery"
 CHEAP_HASH = generate_password_hash(ADMIN_PASSWORD, method="pbkdf2:sha256:1000")  # scrypt in use; cheap in tests
 KEEP = ("pay_bill", "billing_question", "internet_down", "speak_to_agent")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-requires_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+# the browser tests share one worker and one browser (~1.9 CPU s to start Playwright's driver and chromium)
+in_a_browser = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+                pytest.mark.xdist_group("browser")]
 
 
 class IndentedDumper(yaml.SafeDumper):
@@ -101,9 +103,10 @@ def screenshots():
     return shoot
 
 
-@pytest.fixture
+@pytest.fixture(scope="package")
 def browser():
-    """Headless Debian chromium (`playwright install` cannot download browsers here)."""
+    """Headless Debian chromium (`playwright install` cannot download browsers here); each test opens its own
+    context (cookies, storage)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[

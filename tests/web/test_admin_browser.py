@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from ivr.testing.stream_simulator import LiveServer
-from tests.web.conftest import ADMIN_PASSWORD, requires_chromium
+from tests.web.conftest import ADMIN_PASSWORD, in_a_browser
 from tests.web.test_admin import call
 
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = requires_chromium
+pytestmark = in_a_browser
 
 
 def test_an_admin_teaches_the_bot_a_phrase_from_the_inbox_publishes_and_rolls_back(admin_app, browser, screenshots):

@@ -12,10 +12,10 @@ from ivr.testing.stream_simulator import LiveServer
 from ivr.testing.telephony import FakeTelephony
 from tests.support import AUTH_TOKEN, make_app
 from tests.test_desk import CALL, MONDAY_10AM
-from tests.web.conftest import requires_chromium
+from tests.web.conftest import in_a_browser
 
 playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = requires_chromium
+pytestmark = in_a_browser
 PASSWORD = "correct horse battery"
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")  # cheap for tests; scrypt in use
 FAKE_DEVICE = """
