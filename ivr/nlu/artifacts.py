@@ -25,9 +25,9 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
         "auto_threshold": grammar.thresholds.out_of_scope == "auto",
-        "format": 10,  # 5: single examples calibrate; 6: the scorer's arrays; 7: one multi-class SVM with embeddings;
+        "format": 11,  # 5: single examples calibrate; 6: the scorer's arrays; 7: one multi-class SVM with embeddings;
         # 8: the n-gram SVM seeded, big grammars calibrated on CALIBRATION_PHRASES; 9: `auto` when few are right;
-        # 10: the SVM fits the embeddings' leading directions
+        # 10: the SVM fits the embeddings' leading directions; 11: its C 0.3
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 

@@ -78,9 +78,11 @@ def fit_svm(texts: Sequence[str], gold: np.ndarray, dense: np.ndarray | None) ->
     # BANKING77 10-shot accuracy and 0.2 more CLINC150, measured on phrases of the training splits left out of
     # training, and less fitting time. Its tolerance 0.1 and both SVMs' fixed shuffling seed: the same grammar gives
     # the same scores from build to build (at tolerance 0.3 they moved by up to 0.065 with the seed). N-grams alone
-    # stay one-vs-rest: no better there (xSID-de), and the benchmark's baseline is that.
+    # stay one-vs-rest: no better there (xSID-de), and the benchmark's baseline is that. C 0.3 rather than 0.5: on
+    # BANKING77 and CLINC150 training phrases held out (three folds; 10, 30 and all phrases per intent) +0.01…+0.19
+    # points at every size, 0.2 no better; and each fit is ~15 % faster.
     svm = (LinearSVC(C=1.0, random_state=0) if dense is None
-           else LinearSVC(C=0.5, multi_class="crammer_singer", tol=0.1, random_state=0))
+           else LinearSVC(C=0.3, multi_class="crammer_singer", tol=0.1, random_state=0))
     features = stack(ngrams.fit_transform(texts), dense)
     with _ONE_FIT_AT_A_TIME:
         svm.fit(features, gold)
