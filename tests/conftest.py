@@ -28,6 +28,12 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: not item.nodeid.startswith(tuple(f"tests/{path}" for path in LONG_FIRST)))
 
 
+def pytest_collection_finish(session):
+    """What importing and collecting built (modules, classes, test items) lives until the end: frozen, the collector's
+    full passes during the run no longer walk it."""
+    gc.freeze()
+
+
 def pytest_sessionfinish(session):
     """pytest collects garbage five times as it unconfigures (to surface unraisable exceptions), and each pass walks
     every object the session built: ~2 s per worker. Freezing them first leaves those passes nothing to walk."""
