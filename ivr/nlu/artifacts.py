@@ -25,9 +25,9 @@ def fingerprint(grammar: Grammar, encoder: Encoder | None) -> str:
         "encoder": getattr(encoder, "model_id", type(encoder).__name__) if encoder is not None else None,
         "versions": [version(package) for package in ("scikit-learn", "numpy", "scipy")],
         "auto_threshold": grammar.thresholds.out_of_scope == "auto",
-        "format": 11,  # 5: single examples calibrate; 6: the scorer's arrays; 7: one multi-class SVM with embeddings;
+        "format": 12,  # 5: single examples calibrate; 6: the scorer's arrays; 7: one multi-class SVM with embeddings;
         # 8: the n-gram SVM seeded, big grammars calibrated on CALIBRATION_PHRASES; 9: `auto` when few are right;
-        # 10: the SVM fits the embeddings' leading directions; 11: its C 0.3
+        # 10: the SVM fits the embeddings' leading directions; 11: its C 0.3; 12: nearness to the phrases
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -46,17 +46,19 @@ def _load(path: Path, grammar: Grammar, encoder: Encoder | None) -> Understandin
     if not path.exists():
         return None
     try:
-        scorer, labels, temperature, with_encoder, choice = pickle.loads(path.read_bytes())  # our own file
+        scorer, labels, temperature, with_encoder, nearest, nearness, choice = pickle.loads(path.read_bytes())  # ours
     except Exception as exc:
         log.warning("classifier cache %s unreadable (%s): training again", path, exc)
         return None
     log.info("grammar %s: classifier loaded from %s", grammar.locale, path)
-    return Understanding(grammar, IntentClassifier(scorer, encoder if with_encoder else None, labels, temperature),
-                         choice)
+    classifier = IntentClassifier(scorer, encoder if with_encoder else None, labels, temperature, nearest=nearest,
+                                  nearness=nearness)
+    return Understanding(grammar, classifier, choice)
 
 
 def _train(grammar: Grammar, encoder: Encoder | None) -> tuple[Understanding, bytes]:
     understanding = Understanding.build(grammar, encoder=encoder)
     trained = understanding.classifier
     return understanding, pickle.dumps((trained.scorer, trained.labels, trained.temperature,
-                                        trained.encoder is not None, understanding.choice))
+                                        trained.encoder is not None, trained.nearest, trained.nearness,
+                                        understanding.choice))

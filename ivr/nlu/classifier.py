@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from ivr.nlu.fitting import Fitted, fit, held_out_margins, run_all
+from ivr.nlu.nearest import NearestPhrases
 
 log = logging.getLogger(__name__)
 _TEMPERATURES = np.geomspace(0.5, 60.0, 48)
@@ -23,6 +24,8 @@ PRIOR_TEMPERATURE = 10.0  # when nothing can be cross-validated (no class with t
 CALIBRATION_PHRASES = 1000  # held-out phrases enough to fit the temperature and choose the out-of-scope threshold
 EMBEDDING_WEIGHT = 2.0  # dense block scaled against the two unit-length TF-IDF blocks (tuned on BANKING77 train)
 EMBEDDING_DIMENSIONS = 128  # the embeddings' leading directions the SVM fits on, of 384 (see `Projection`)
+NEARNESS_WEIGHTS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)  # `NearestPhrases`' weight, chosen per grammar from these
+PRIOR_NEARNESS = 1.0  # … when nothing can be cross-validated: the best single weight on BANKING77 and CLINC150
 
 
 class Encoder(Protocol):
@@ -36,10 +39,13 @@ def softmax(margins: np.ndarray, temperature: float) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def negative_log_likelihood(margins: np.ndarray, gold: np.ndarray, temperature: float) -> float:
+    return float(-np.log(softmax(margins, temperature)[np.arange(len(gold)), gold] + 1e-12).mean())
+
+
 def fit_temperature(margins: np.ndarray, gold: np.ndarray) -> float:
     """The softmax temperature that minimises held-out negative log-likelihood."""
-    rows = np.arange(len(gold))
-    losses = [-np.log(softmax(margins, t)[rows, gold] + 1e-12).mean() for t in _TEMPERATURES]
+    losses = [negative_log_likelihood(margins, gold, t) for t in _TEMPERATURES]
     return float(_TEMPERATURES[int(np.argmin(losses))])
 
 
@@ -61,11 +67,15 @@ class IntentClassifier:
     """Ranks intents for a text with probabilities calibrated on held-out phrases."""
 
     def __init__(self, scorer: LinearScorer, encoder: Encoder | None, labels: list[str], temperature: float,
-                 validation: tuple[np.ndarray, np.ndarray] | None = None):
+                 validation: tuple[np.ndarray, np.ndarray] | None = None, *, nearest: NearestPhrases | None = None,
+                 nearness: float = 0.0):
         self.scorer = scorer
         self.encoder = encoder
         self.labels = labels
         self.temperature = temperature
+        # the phrases' embeddings, and how much being near an intent's phrases adds to its margin (`NearestPhrases`)
+        self.nearest = nearest
+        self.nearness = nearness if nearest is not None else 0.0
         # from calibration: held-out phrases' probabilities (each from the fold that did not train on it; all of a
         # grammar's phrases, or CALIBRATION_PHRASES of a big one), and their intents' indices; what the out-of-scope
         # threshold is chosen on
@@ -73,51 +83,58 @@ class IntentClassifier:
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, encoder: Encoder | None = None,
-              calibrate: bool = True, temperature: float | None = None) -> IntentClassifier:
-        """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows, or take the
-        `temperature` of a model trained on similar data (the out-of-scope folds: five fits fewer each). The model and
-        its calibration folds are fitted side by side (`fitting.run_all`)."""
-        names, gold, dense, projection = cls._prepare(texts, labels, encoder)
+              calibrate: bool = True, temperature: float | None = None,
+              nearness: float = PRIOR_NEARNESS) -> IntentClassifier:
+        """Fit on (text, intent) pairs; calibrate with stratified cross-validation when data allows (the temperature,
+        and the weight of nearness to the intents' phrases), or take the `temperature` and `nearness` of a model
+        trained on similar data (the out-of-scope folds: five fits fewer each). The model and its calibration folds
+        are fitted side by side (`fitting.run_all`)."""
+        names, gold, unit, dense, projection = cls._prepare(texts, labels, encoder)
         texts = list(texts)
         splits = cls._splits(texts, gold) if temperature is None and calibrate else []
         folds = [(held_out_margins, (texts, gold, dense, fit_rows, score_rows)) for fit_rows, score_rows in splits]
         fitted, *fold_results = run_all([(fit, (texts, gold, dense)), *folds], phrases=len(texts))
         validation = None
         if splits:
-            temperature, validation = cls._calibrated(gold, len(names), splits, fold_results)
+            temperature, nearness, validation = cls._calibrated(gold, len(names), splits, fold_results, unit)
+        nearest = NearestPhrases(unit, gold, len(names)) if unit is not None else None
         return cls(LinearScorer.from_fitted(fitted, projection), encoder, names,
-                   PRIOR_TEMPERATURE if temperature is None else temperature, validation)
+                   PRIOR_TEMPERATURE if temperature is None else temperature, validation, nearest=nearest,
+                   nearness=nearness)
 
     @classmethod
     def train_many(cls, datasets: Sequence[tuple[Sequence[str], Sequence[str]]], *, encoder: Encoder | None,
-                   temperature: float) -> list[IntentClassifier]:
-        """Several classifiers with a known temperature (the out-of-scope folds), their fits side by side."""
+                   temperature: float, nearness: float) -> list[IntentClassifier]:
+        """Several classifiers with a known temperature and nearness (the out-of-scope folds), their fits side by
+        side."""
         prepared = [(list(texts), *cls._prepare(texts, labels, encoder)) for texts, labels in datasets]
-        fitted = run_all([(fit, (texts, gold, dense)) for texts, _, gold, dense, _ in prepared],
+        fitted = run_all([(fit, (texts, gold, dense)) for texts, _, gold, _, dense, _ in prepared],
                          phrases=max((len(texts) for texts, *_ in prepared), default=0))
-        return [cls(LinearScorer.from_fitted(model, projection), encoder, names, temperature)
-                for (_, names, _, _, projection), model in zip(prepared, fitted, strict=True)]
+        return [cls(LinearScorer.from_fitted(model, projection), encoder, names, temperature,
+                    nearest=NearestPhrases(unit, gold, len(names)) if unit is not None else None, nearness=nearness)
+                for (_, names, gold, unit, _, projection), model in zip(prepared, fitted, strict=True)]
 
     @staticmethod
     def _prepare(texts: Sequence[str], labels: Sequence[str], encoder: Encoder | None
-                 ) -> tuple[list[str], np.ndarray, np.ndarray | None, Projection | None]:
-        """Intent names, each phrase's intent index, and the phrases' (weighted) embeddings projected on their
-        leading directions, with that projection."""
+                 ) -> tuple[list[str], np.ndarray, np.ndarray | None, np.ndarray | None, Projection | None]:
+        """Intent names, each phrase's intent index, the phrases' embeddings, and those (weighted) projected on
+        their leading directions, with that projection."""
         names = sorted(set(labels))
         gold = np.array([names.index(label) for label in labels])
         if not encoder:
-            return names, gold, None, None
-        dense = encoder.encode(texts, remember=True) * EMBEDDING_WEIGHT  # grammar phrases
+            return names, gold, None, None, None
+        unit = encoder.encode(texts, remember=True)  # grammar phrases
+        dense = unit * EMBEDDING_WEIGHT
         projection = Projection.fit(dense, EMBEDDING_DIMENSIONS)
-        return names, gold, projection(dense), projection
+        return names, gold, unit, projection(dense), projection
 
     @staticmethod
     def _splits(texts: Sequence[str], gold: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Stratified cross-validation folds (up to five), or none when there is too little to calibrate on."""
         counts = np.bincount(gold)
         if (counts >= 2).sum() < 2:
-            log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f",
-                        PRIOR_TEMPERATURE)
+            log.warning("classifier not calibrated (fewer than two intents with two phrases): prior temperature %.0f, "
+                        "nearness weight %.1f", PRIOR_TEMPERATURE, PRIOR_NEARNESS)
             return []
         folds = min(5, int(counts[counts >= 2].min()))
         splits = stratified_folds(gold, folds)
@@ -127,21 +144,37 @@ class IntentClassifier:
 
     @staticmethod
     def _calibrated(gold: np.ndarray, classes: int, splits: list[tuple[np.ndarray, np.ndarray]],
-                    fold_results: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-        """Temperature from the folds' held-out margins. A class with a single example (one out-of-scope example)
-        is missing from the fold that holds it out; its row then says nothing about the scale and is left out."""
+                    fold_results: list[tuple[np.ndarray, np.ndarray]], unit: np.ndarray | None
+                    ) -> tuple[float, float, tuple[np.ndarray, np.ndarray]]:
+        """Temperature and nearness weight from the folds' held-out margins: the pair of least held-out negative
+        log-likelihood. A class with a single example (one out-of-scope example) is missing from the fold that holds
+        it out; its row then says nothing about the scale and is left out."""
         held_out = np.full((len(gold), classes), -10.0)
+        near = np.zeros((len(gold), classes))
         seen = np.zeros(len(gold), dtype=bool)
-        for (_, test_idx), (margins, fold_classes) in zip(splits, fold_results, strict=True):
+        for (fit_idx, test_idx), (margins, fold_classes) in zip(splits, fold_results, strict=True):
             held_out[np.ix_(test_idx, fold_classes)] = margins
+            if unit is not None:
+                nearest = NearestPhrases(unit[fit_idx], gold[fit_idx], classes)
+                near[np.ix_(test_idx, fold_classes)] = nearest.similarity(unit[test_idx])[:, fold_classes]
             seen[test_idx] = np.isin(gold[test_idx], fold_classes)
         scored = np.concatenate([test_idx for _, test_idx in splits])
-        temperature = fit_temperature(held_out[seen], gold[seen])
-        return temperature, (softmax(held_out[scored], temperature), gold[scored])
+        fits = []
+        for weight in NEARNESS_WEIGHTS if unit is not None else (0.0,):
+            blended = held_out + weight * near
+            temperature = fit_temperature(blended[seen], gold[seen])
+            fits.append((negative_log_likelihood(blended[seen], gold[seen], temperature), weight, temperature))
+        _, nearness, temperature = min(fits)
+        return temperature, nearness, (softmax((held_out + nearness * near)[scored], temperature), gold[scored])
 
     def margins(self, texts: Sequence[str]) -> np.ndarray:
-        dense = self.encoder.encode(texts) * EMBEDDING_WEIGHT if self.encoder else None
-        return self.scorer.margins(texts, dense)
+        if not self.encoder:
+            return self.scorer.margins(texts, None)
+        unit = self.encoder.encode(texts)
+        margins = self.scorer.margins(texts, unit * EMBEDDING_WEIGHT)
+        if self.nearness and self.nearest is not None:
+            margins += self.nearness * self.nearest.similarity(unit)
+        return margins
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return softmax(self.margins(texts), self.temperature)

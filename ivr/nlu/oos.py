@@ -65,7 +65,8 @@ def choose_threshold_for(phrases: dict[str, list[str]], out_of_scope_examples: l
         known = [name for name in intents if name not in held_out]
         datasets.append((list(out_of_scope_examples) + [p for name in known for p in phrases[name]],
                          [OUT_OF_SCOPE] * len(out_of_scope_examples) + [name for name in known for _ in phrases[name]]))
-    models = IntentClassifier.train_many(datasets, encoder=encoder, temperature=trained.temperature)
+    models = IntentClassifier.train_many(datasets, encoder=encoder, temperature=trained.temperature,
+                                         nearness=trained.nearness)
     out_scores: list[float] = []
     for model, held_out in zip(models, left_out, strict=True):
         out_scores += [score for score, _ in in_scope_scores(model, [p for n in held_out for p in phrases[n]])]

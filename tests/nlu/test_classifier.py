@@ -118,6 +118,19 @@ def test_a_trained_classifier_is_cached_on_disk_and_a_second_process_loads_it(tm
     assert len(trainings) == 2  # other training data, another artefact
 
 
+def test_a_cached_classifier_with_embeddings_loads_its_phrases_nearness_too(tmp_path):
+    from ivr.grammar import load_grammar
+    from ivr.nlu import artifacts
+
+    grammar = load_grammar(GRAMMARS / "en-US" / "hotline.yaml")
+    first = artifacts.build(grammar, encoder=HashedWords(), cache_dir=tmp_path)
+    again = artifacts.build(grammar, encoder=HashedWords(), cache_dir=tmp_path)
+    assert again.classifier.nearness == first.classifier.nearness
+    assert np.array_equal(again.classifier.nearest.embeddings, first.classifier.nearest.embeddings)
+    said = Utterance("my bill is wrong")
+    assert first.interpret(said).ranking == again.interpret(said).ranking
+
+
 def test_an_auto_out_of_scope_threshold_is_chosen_from_the_grammars_own_phrases():
     from ivr.grammar import load_grammar
     from ivr.nlu import FALLBACK_OOS, Understanding
