@@ -282,7 +282,7 @@ def speed(train: Split, test: Split, encoder: SentenceEncoder | None, *, quick: 
         classifier = IntentClassifier.train(grammar.texts, grammar.labels, encoder=enc, calibrate=name != "baseline")
         build_s = time.perf_counter() - start
         p50, p99 = latency_ms(classifier, [[text] for text in probe])
-        size_mb = len(pickle.dumps(classifier.scorer)) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
+        size_mb = len(pickle.dumps((classifier.scorer, classifier.nearest))) / 1e6 + (enc.nbytes / 1e6 if enc else 0)
         ratio = f"   (p99 {p99 / baseline_p99:.1f}× baseline)" if baseline_p99 else ""
         baseline_p99 = baseline_p99 or p99
         targets = "   (targets: build ≤ 5 s, p99 ≤ 5 ms)" if name == "production" else ""

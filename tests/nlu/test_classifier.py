@@ -126,7 +126,7 @@ def test_a_cached_classifier_with_embeddings_loads_its_phrases_nearness_too(tmp_
     first = artifacts.build(grammar, encoder=HashedWords(), cache_dir=tmp_path)
     again = artifacts.build(grammar, encoder=HashedWords(), cache_dir=tmp_path)
     assert again.classifier.nearness == first.classifier.nearness
-    assert np.array_equal(again.classifier.nearest.embeddings, first.classifier.nearest.embeddings)
+    assert np.array_equal(again.classifier.nearest.columns, first.classifier.nearest.columns)
     said = Utterance("my bill is wrong")
     assert first.interpret(said).ranking == again.interpret(said).ranking
 
