@@ -44,9 +44,24 @@ def negative_log_likelihood(margins: np.ndarray, gold: np.ndarray, temperature: 
 
 
 def fit_temperature(margins: np.ndarray, gold: np.ndarray) -> float:
-    """The softmax temperature that minimises held-out negative log-likelihood."""
-    losses = [negative_log_likelihood(margins, gold, t) for t in _TEMPERATURES]
-    return float(_TEMPERATURES[int(np.argmin(losses))])
+    """The softmax temperature of the grid that minimises held-out negative log-likelihood. The likelihood is convex
+    in the temperature, so a ternary search over the grid finds the same one in ~16 evaluations instead of 48 (a
+    build compares six nearness weights this way)."""
+    losses: dict[int, float] = {}
+
+    def loss(index: int) -> float:
+        if index not in losses:
+            losses[index] = negative_log_likelihood(margins, gold, float(_TEMPERATURES[index]))
+        return losses[index]
+
+    low, high = 0, len(_TEMPERATURES) - 1
+    while high - low > 2:
+        third = (high - low) // 3
+        if loss(low + third) <= loss(high - third):
+            high -= third
+        else:
+            low += third
+    return float(_TEMPERATURES[min(range(low, high + 1), key=loss)])
 
 
 def stratified_folds(gold: np.ndarray, folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:

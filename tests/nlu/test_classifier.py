@@ -74,6 +74,18 @@ def test_temperature_is_fitted_from_held_out_phrases():
     assert calibrated.rank(["apple thing"])[0][0] == "apple"
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_the_temperature_search_finds_the_grids_best_temperature(seed):
+    from ivr.nlu.classifier import _TEMPERATURES, fit_temperature, negative_log_likelihood
+
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 5, 60)
+    margins = rng.normal(scale=rng.choice([0.01, 0.1, 1.0, 5.0]), size=(60, 5))
+    margins[np.arange(60), gold] += rng.uniform(0, 1)  # from hopeless to sure
+    every = [negative_log_likelihood(margins, gold, t) for t in _TEMPERATURES]
+    assert fit_temperature(margins, gold) == _TEMPERATURES[int(np.argmin(every))]
+
+
 def test_a_grammar_of_two_intents_trains_and_calibrates():
     pay = ["pay my bill", "I want to pay", "make a payment", "pay what I owe", "settle my bill", "a payment please",
            "can I pay now"]
