@@ -1,5 +1,6 @@
 """Intent classifier trained from grammar phrases: word and character n-grams (TF-IDF), plus sentence
-embeddings when an encoder is available, into one linear SVM; margins → calibrated probabilities.
+embeddings when an encoder is available, into one linear SVM, whose margins get how near the text comes to each
+intent's own phrases (`nearest`); margins → calibrated probabilities.
 
 Scores are temperature-scaled on cross-validated margins, so a confidence threshold in the grammar means
 "this likely to be right" whatever the number of intents or phrases.
