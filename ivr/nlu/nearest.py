@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 NEAREST = 2  # phrases per intent averaged: against 1, as good on BANKING77 and better on CLINC150 at weights ≥ 1
-_ROWS_AT_ONCE = 256  # texts compared at once: bounds the padded similarity block of a big grammar
+_BLOCK = 1 << 21  # cosines held at once (8 MB): how many texts are compared at once to a big or uneven grammar
 
 
 class NearestPhrases:
@@ -35,8 +35,9 @@ class NearestPhrases:
         if not self.columns.shape[1]:
             return out
         take = min(NEAREST, self.width)
-        for start in range(0, len(vectors), _ROWS_AT_ONCE):
-            chunk = vectors[start:start + _ROWS_AT_ONCE]
+        rows_at_once = max(1, _BLOCK // (n_classes * self.width))
+        for start in range(0, len(vectors), rows_at_once):
+            chunk = vectors[start:start + rows_at_once]
             # a turn's two or three ASR alternatives one by one: OpenBLAS multiplied 2 or 3 rows in 3-6× the time of one
             cosines = chunk @ self.columns if len(chunk) >= 4 else np.vstack([row @ self.columns for row in chunk])
             flat = np.full((len(cosines), n_classes * self.width), -np.inf, dtype=np.float32)

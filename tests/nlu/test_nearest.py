@@ -12,9 +12,9 @@ def unit_rows(rng: np.random.Generator, count: int) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("rows_at_once", [256, 3])
-def test_each_intent_scores_the_mean_cosine_of_its_two_nearest_phrases(monkeypatch, rows_at_once):
-    monkeypatch.setattr(nearest, "_ROWS_AT_ONCE", rows_at_once)
+@pytest.mark.parametrize("block", [1 << 21, 3 * 4 * 4, 1])  # all texts at once, 3 at a time, one by one
+def test_each_intent_scores_the_mean_cosine_of_its_two_nearest_phrases(monkeypatch, block):
+    monkeypatch.setattr(nearest, "_BLOCK", block)
     rng = np.random.default_rng(0)
     phrases = unit_rows(rng, 9)
     classes = np.array([2, 0, 2, 0, 0, 3, 2, 0, 2])  # intent 1 has no phrase, intent 3 a single one
